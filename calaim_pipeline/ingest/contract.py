@@ -1,0 +1,126 @@
+"""The input contract (extract-contract.md) as data: columns, which are required, which are dates."""
+
+from __future__ import annotations
+
+DIAGNOSIS_COLUMNS = tuple(f"diagnosis_{i}" for i in range(1, 13))
+MODIFIER_COLUMNS = tuple(f"modifier_{i}" for i in range(1, 5))
+
+ENCOUNTER_COLUMNS: tuple[str, ...] = (
+    "plan_code",
+    "claim_id",
+    "claim_type",
+    "frequency_code",
+    "original_claim_id",
+    "member_cin",
+    "billing_npi",
+    "billing_taxonomy",
+    "rendering_npi",
+    "rendering_taxonomy",
+    "attending_npi",
+    "facility_type_code",
+    "admission_date",
+    "discharge_date",
+    *DIAGNOSIS_COLUMNS,
+    "received_date",
+    "paid_date",
+    "line_number",
+    "service_from_date",
+    "service_to_date",
+    "procedure_code",
+    *MODIFIER_COLUMNS,
+    "revenue_code",
+    "place_of_service",
+    "diagnosis_pointers",
+    "units",
+    "billed_amount",
+    "paid_amount",
+)
+
+# Required on every line; a file whose header lacks one of these cannot be judged at all, so the
+# partition fails naming the file and the column.
+ALWAYS_REQUIRED: tuple[str, ...] = (
+    "plan_code",
+    "claim_id",
+    "claim_type",
+    "frequency_code",
+    "member_cin",
+    "billing_npi",
+    "billing_taxonomy",
+    "diagnosis_1",
+    "received_date",
+    "paid_date",
+    "line_number",
+    "service_from_date",
+    "units",
+    "billed_amount",
+    "paid_amount",
+)
+REQUIRED_FOR_PROFESSIONAL: tuple[str, ...] = (
+    "rendering_npi",
+    "rendering_taxonomy",
+    "procedure_code",
+    "place_of_service",
+    "diagnosis_pointers",
+)
+REQUIRED_FOR_INSTITUTIONAL: tuple[str, ...] = (
+    "attending_npi",
+    "facility_type_code",
+    "revenue_code",
+)
+
+# Claim-level fields repeat on every line and must agree (CLAIM_FIELDS_DISAGREE).
+CLAIM_LEVEL_COLUMNS: tuple[str, ...] = (
+    "plan_code",
+    "claim_type",
+    "frequency_code",
+    "original_claim_id",
+    "member_cin",
+    "billing_npi",
+    "billing_taxonomy",
+    "attending_npi",
+    "facility_type_code",
+    "admission_date",
+    "discharge_date",
+    *DIAGNOSIS_COLUMNS,
+    "received_date",
+    "paid_date",
+)
+
+DATE_COLUMNS: dict[str, str] = {
+    "received_date": "d_received",
+    "paid_date": "d_paid",
+    "service_from_date": "d_from",
+    "service_to_date": "d_to",
+    "admission_date": "d_admit",
+    "discharge_date": "d_discharge",
+}
+
+MEMBER_COLUMNS: tuple[str, ...] = (
+    "member_cin",
+    "last_name",
+    "first_name",
+    "birth_date",
+    "gender",
+    "address_line_1",
+    "city",
+    "state",
+    "zip",
+    "county_code",
+    "enrollment_start",
+    "enrollment_end",
+)
+MEMBER_REQUIRED: tuple[str, ...] = ("member_cin", "enrollment_start")
+
+PROVIDER_COLUMNS: tuple[str, ...] = (
+    "npi",
+    "entity_type",
+    "name",
+    "first_name",
+    "taxonomy",
+    "tax_id",
+    "address_line_1",
+    "city",
+    "state",
+    "zip",
+)
+PROVIDER_REQUIRED: tuple[str, ...] = ("npi",)

@@ -1,0 +1,193 @@
+"""Reading one extract file into staged Parquet: every record kept, unparseable ones with their line.
+
+DuckDB does the reading (stack-notes.md: its CSV->Parquet copy is the floor we measure against).
+Each file is copied in file order to its own Parquet file; the row order there gives every record
+its position, and DuckDB's reject table gives each unparseable record's physical line and raw text.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+
+from calaim_pipeline.ingest.contract import ENCOUNTER_COLUMNS
+
+
+class ExtractFileError(ValueError):
+    """A file cannot be read at all: the partition fails with this message (file, line, column)."""
+
+
+@dataclass
+class StagedFile:
+    """One input file after staging: where its records are and how they map to contract columns."""
+
+    index: int
+    path: Path
+    staged_path: Path
+    kind: str  # "csv" or "parquet"
+    column_sources: dict[str, str]  # contract column -> column name in staged_path
+    extra_columns: list[str]
+    records: int = 0
+    unparseable: list[dict] = field(default_factory=list)  # {line, raw_text, error}
+    reject_lines: list[int] = field(default_factory=list)
+
+
+def _sql_str(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def normalise_header(names: list[str], path: Path) -> dict[str, int]:
+    """Header name -> position, matched case-insensitively after trimming; repeats are an error."""
+    positions: dict[str, int] = {}
+    for position, name in enumerate(names):
+        key = name.strip().lower()
+        if key in positions:
+            raise ExtractFileError(
+                f"{path.name}: line 1: column {key!r} appears twice in the header"
+            )
+        positions[key] = position
+    return positions
+
+
+def read_csv_header(path: Path) -> list[str]:
+    """The header row of a CSV or CSV.gz file, byte-order mark removed."""
+    opener = gzip.open if path.name.endswith(".gz") else open
+    try:
+        with opener(path, "rb") as handle:
+            first = handle.readline()
+    except (OSError, EOFError) as exc:
+        raise ExtractFileError(f"{path.name}: cannot be read: {exc}") from exc
+    if not first.strip():
+        raise ExtractFileError(f"{path.name}: line 1: the file is empty (no header row)")
+    try:
+        text = first.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ExtractFileError(f"{path.name}: line 1: header is not UTF-8 ({exc.reason})") from exc
+    return next(csv.reader(io.StringIO(text)))
+
+
+def check_required(path: Path, present: set[str], required: tuple[str, ...]) -> None:
+    missing = [name for name in required if name not in present]
+    if missing:
+        raise ExtractFileError(
+            f"{path.name}: line 1: required column(s) missing from the header: {', '.join(missing)}"
+        )
+
+
+def stage_csv(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    index: int,
+    staged_path: Path,
+    required: tuple[str, ...],
+    known_columns: tuple[str, ...] = ENCOUNTER_COLUMNS,
+) -> StagedFile:
+    """Copy a CSV (or .csv.gz) to Parquet in file order; unparseable records go to `unparseable`."""
+    header = read_csv_header(path)
+    positions = normalise_header(header, path)
+    check_required(path, set(positions), required)
+    columns = {f"c{i}": "VARCHAR" for i in range(len(header))}
+    column_spec = "{" + ", ".join(f"{_sql_str(k)}: 'VARCHAR'" for k in columns) + "}"
+    rejects, scans = f"rejects_{index}", f"scans_{index}"
+    con.execute(f"DROP TABLE IF EXISTS {rejects}; DROP TABLE IF EXISTS {scans}")
+    source = (
+        f"read_csv({_sql_str(str(path))}, header=false, skip=1, auto_detect=false, delim=',', "
+        f"quote='\"', escape='\"', strict_mode=true, columns={column_spec}, "
+        f"store_rejects=true, rejects_table='{rejects}', rejects_scan='{scans}', rejects_limit=0, "
+        f"max_line_size=1048576)"
+    )
+    try:
+        con.execute(
+            f"COPY (SELECT * FROM {source}) TO {_sql_str(str(staged_path))} (FORMAT parquet)"
+        )
+    except duckdb.Error as exc:
+        raise ExtractFileError(f"{path.name}: cannot be parsed as CSV: {exc}") from exc
+    bad = con.execute(
+        f"SELECT line, first(csv_line ORDER BY column_idx), string_agg(DISTINCT error_type, '; ') "
+        f"FROM {rejects} GROUP BY line ORDER BY line"
+    ).fetchall()
+    staged = StagedFile(
+        index=index,
+        path=path,
+        staged_path=staged_path,
+        kind="csv",
+        column_sources={
+            name: f"c{pos}" for name, pos in positions.items() if name in known_columns
+        },
+        extra_columns=[
+            header[pos].strip() for name, pos in positions.items() if name not in known_columns
+        ],
+        records=pq.ParquetFile(staged_path).metadata.num_rows,
+        unparseable=[{"line": int(line), "raw_text": raw, "error": err} for line, raw, err in bad],
+    )
+    staged.reject_lines = [row["line"] for row in staged.unparseable]
+    return staged
+
+
+def stage_parquet(
+    path: Path,
+    index: int,
+    required: tuple[str, ...],
+    known_columns: tuple[str, ...] = ENCOUNTER_COLUMNS,
+) -> StagedFile:
+    """A Parquet extract is read in place; only its header is checked here."""
+    try:
+        metadata = pq.ParquetFile(path)
+    except Exception as exc:  # pyarrow raises several types for a broken file
+        raise ExtractFileError(f"{path.name}: not a readable Parquet file: {exc}") from exc
+    names = list(metadata.schema_arrow.names)
+    positions = normalise_header(names, path)
+    check_required(path, set(positions), required)
+    return StagedFile(
+        index=index,
+        path=path,
+        staged_path=path,
+        kind="parquet",
+        column_sources={
+            name: names[pos] for name, pos in positions.items() if name in known_columns
+        },
+        extra_columns=[names[pos] for name, pos in positions.items() if name not in known_columns],
+        records=metadata.metadata.num_rows,
+    )
+
+
+def stage_file(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    index: int,
+    work_dir: Path,
+    required: tuple[str, ...],
+    known_columns: tuple[str, ...] = ENCOUNTER_COLUMNS,
+) -> StagedFile:
+    if path.name.endswith(".parquet"):
+        return stage_parquet(path, index, required, known_columns)
+    return stage_csv(
+        con, path, index, work_dir / f"staged_{index}.parquet", required, known_columns
+    )
+
+
+def source_row_sql(staged: StagedFile) -> str:
+    """SQL for a record's physical line number (header = line 1) from its position in the file.
+
+    Good records sit on the lines the unparseable ones do not take; with the rejected lines sorted,
+    the i-th of them is preceded by (line - 2 - i) good records, so an ASOF lookup on the record
+    position gives how many rejected lines come before it. Records with embedded line breaks would
+    shift this count; the contract's CSVs have none (docs/decisions.md).
+    """
+    if not staged.reject_lines:
+        return "file_row_number + 2"
+    return "file_row_number + 2 + coalesce(_shift.shift, 0)"
+
+
+def reject_shift_values(staged: StagedFile) -> list[tuple[int, int]]:
+    """(good records before the reject, rejected lines up to it) pairs for the ASOF lookup."""
+    shifts: dict[int, int] = {}
+    for i, line in enumerate(sorted(staged.reject_lines)):
+        shifts[line - 2 - i] = i + 1
+    return sorted(shifts.items())

@@ -1,0 +1,217 @@
+"""Configuration: the plans registry, the thresholds file and the data root.
+
+Both YAML files are validated when loaded; an error names the file and the bad key, so a typo in
+a threshold fails the run at start-up instead of quietly changing a rule.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+PROJECT_DIR = PACKAGE_DIR.parent
+PLAN_CODE_PATTERN = re.compile(r"[A-Z0-9_]{2,12}")
+MONTH_PATTERN = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
+
+
+class ConfigError(ValueError):
+    """A configuration file is missing a key or holds a bad value."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Receiver(_Strict):
+    name: str
+    id: str = Field(min_length=2, max_length=15)
+    isa_qualifier: str = Field(min_length=2, max_length=2)
+
+
+class Plan(_Strict):
+    code: str
+    name: str
+    counties: list[str] = Field(min_length=1)
+    submitter_id: str = Field(min_length=2, max_length=15)
+    isa_sender_qualifier: str = Field(min_length=2, max_length=2)
+    isa_sender_id: str = Field(min_length=1, max_length=15)
+    gs_sender_code: str = Field(min_length=2, max_length=15)
+    contact_name: str
+    contact_phone: str = Field(pattern=r"^\d{10}$")
+
+    @field_validator("code")
+    @classmethod
+    def _code_is_safe(cls, value: str) -> str:
+        if not PLAN_CODE_PATTERN.fullmatch(value):
+            raise ValueError("must be 2-12 characters of A-Z, 0-9 and _")
+        return value
+
+    @field_validator("counties")
+    @classmethod
+    def _counties_are_california(cls, value: list[str]) -> list[str]:
+        for county in value:
+            if not (len(county) == 2 and county.isdigit() and 1 <= int(county) <= 58):
+                raise ValueError(f"county {county!r} is not a California county code 01-58")
+        return value
+
+
+class PlansRegistry(_Strict):
+    receiver: Receiver
+    plans: list[Plan] = Field(min_length=1)
+
+    @field_validator("plans")
+    @classmethod
+    def _codes_unique(cls, value: list[Plan]) -> list[Plan]:
+        codes = [plan.code for plan in value]
+        duplicated = sorted({code for code in codes if codes.count(code) > 1})
+        if duplicated:
+            raise ValueError(f"plan codes repeat: {', '.join(duplicated)}")
+        return value
+
+    def plan(self, code: str) -> Plan:
+        for plan in self.plans:
+            if plan.code == code:
+                return plan
+        raise KeyError(code)
+
+    @property
+    def codes(self) -> list[str]:
+        return [plan.code for plan in self.plans]
+
+
+class Sourced(_Strict):
+    """A value with the place it comes from ("assumed: ..." when no primary source fixes it)."""
+
+    value: Any
+    source: str = Field(min_length=3)
+
+
+class CheckThresholds(_Strict):
+    reject_rate_max: Sourced
+    field_completeness_min: Sourced
+    family_validity_min: Sourced
+    volume_band: Sourced
+    volume_history_months: Sourced
+    utilisation_min: Sourced
+    utilisation_max: Sourced
+    utilisation_min_members: Sourced
+    paid_within_days: Sourced
+    paid_within_share_min: Sourced
+    duplicate_rate_max: Sourced
+    ecm_cs_valid_share_min: Sourced
+
+    def value(self, name: str) -> float:
+        return float(getattr(self, name).value)
+
+
+class Thresholds(_Strict):
+    first_month: Sourced
+    submission_due_day: Sourced
+    late_paid_days: Sourced
+    units_bound: Sourced
+    inpatient_facility_types: Sourced
+    valid_place_of_service: Sourced
+    checks: CheckThresholds
+
+    @field_validator("first_month")
+    @classmethod
+    def _month_format(cls, value: Sourced) -> Sourced:
+        if not MONTH_PATTERN.fullmatch(str(value.value)):
+            raise ValueError("value must be YYYY-MM")
+        return value
+
+    @field_validator("units_bound")
+    @classmethod
+    def _bound_has_default(cls, value: Sourced) -> Sourced:
+        if not isinstance(value.value, dict) or "default" not in value.value:
+            raise ValueError("value must be a mapping with a 'default' bound")
+        return value
+
+
+def _format_error(path: Path, error: ValidationError) -> str:
+    lines = [f"{path}: invalid configuration"]
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "<root>"
+        lines.append(f"  {key}: {item['msg']}")
+    return "\n".join(lines)
+
+
+def _load_yaml(path: Path, model: type[BaseModel]) -> Any:
+    if not path.is_file():
+        raise ConfigError(f"{path}: configuration file not found")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_format_error(path, exc)) from None
+
+
+def config_dir() -> Path:
+    """Where plans.yaml and thresholds.yaml live (CALAIM_CONFIG_DIR overrides the bundled ones)."""
+    return Path(os.environ.get("CALAIM_CONFIG_DIR", PACKAGE_DIR / "config")).resolve()
+
+
+@cache
+def _plans_at(path: Path) -> PlansRegistry:
+    return _load_yaml(path, PlansRegistry)
+
+
+@cache
+def _thresholds_at(path: Path) -> Thresholds:
+    return _load_yaml(path, Thresholds)
+
+
+def load_plans() -> PlansRegistry:
+    return _plans_at(config_dir() / "plans.yaml")
+
+
+def load_thresholds() -> Thresholds:
+    return _thresholds_at(config_dir() / "thresholds.yaml")
+
+
+@dataclass(frozen=True)
+class DataPaths:
+    """Every folder under the data root; one setting (CALAIM_DATA_DIR) moves them together."""
+
+    root: Path
+
+    @property
+    def landing(self) -> Path:
+        return self.root / "landing"
+
+    @property
+    def lake(self) -> Path:
+        return self.root / "lake"
+
+    @property
+    def warehouse(self) -> Path:
+        return self.root / "warehouse" / "calaim.duckdb"
+
+    @property
+    def work(self) -> Path:
+        """Scratch space for staging files and DuckDB spill; safe to delete between runs."""
+        return self.root / "work"
+
+    @property
+    def submissions(self) -> Path:
+        return self.root / "submissions"
+
+    @property
+    def scorecards(self) -> Path:
+        return self.root / "scorecards"
+
+
+def data_paths() -> DataPaths:
+    """The data root: CALAIM_DATA_DIR, else ./data in the project."""
+    return DataPaths(Path(os.environ.get("CALAIM_DATA_DIR", PROJECT_DIR / "data")).resolve())

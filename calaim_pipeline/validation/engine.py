@@ -1,0 +1,387 @@
+"""Run one plan-month: stage its files, judge every line, split accepted from rejected, publish.
+
+Everything heavy happens inside DuckDB over Parquet, so memory is bounded by DuckDB's memory limit
+(it spills to the work folder), not by the size of the extract. Python touches only the few
+unparseable rows and the distinct code values.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import shutil
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from calaim_pipeline import lake
+from calaim_pipeline.catalog import load_rules
+from calaim_pipeline.ingest.contract import (
+    ALWAYS_REQUIRED,
+    DATE_COLUMNS,
+    ENCOUNTER_COLUMNS,
+    MEMBER_COLUMNS,
+    MEMBER_REQUIRED,
+    PROVIDER_COLUMNS,
+    PROVIDER_REQUIRED,
+)
+from calaim_pipeline.ingest.landing import PlanMonthDrop
+from calaim_pipeline.ingest.reader import (
+    StagedFile,
+    reject_shift_values,
+    source_row_sql,
+    stage_csv,
+    stage_file,
+)
+from calaim_pipeline.months import month_bounds
+from calaim_pipeline.settings import DataPaths, Thresholds
+from calaim_pipeline.validation import metrics as metrics_sql
+from calaim_pipeline.validation import sql
+from calaim_pipeline.validation.contract_schema import validate_accepted_file
+from calaim_pipeline.validation.lookups import build_lookup_tables
+
+CLAIM_RULE = "CLAIM_HAS_REJECTED_LINE"
+UNPARSEABLE_RULE = "ROW_UNPARSEABLE"
+
+
+@dataclass
+class PlanMonthResult:
+    plan: str
+    month: str
+    metrics: dict[str, Any]
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def connect(work_dir: Path) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with a memory cap and spill folder, so a 10M-line month stays bounded."""
+    con = duckdb.connect(
+        config={
+            "memory_limit": os.environ.get("CALAIM_DUCKDB_MEMORY", "1500MB"),
+            "threads": int(os.environ.get("CALAIM_DUCKDB_THREADS", os.cpu_count() or 2)),
+            "temp_directory": str(work_dir / "spill"),
+        }
+    )
+    return con
+
+
+def _lines_view_sql(staged_files: list[StagedFile]) -> str:
+    parts = []
+    for staged in staged_files:
+        columns = ",\n    ".join(
+            sql.clean_column_sql(name, staged.column_sources.get(name))
+            for name in ENCOUNTER_COLUMNS
+        )
+        source = f"read_parquet({sql.sql_str(str(staged.staged_path))}, file_row_number=true) src"
+        join = ""
+        if staged.reject_lines:
+            join = f" ASOF LEFT JOIN reject_shift_{staged.index} _shift ON src.file_row_number >= _shift.k"
+        parts.append(
+            f"SELECT {columns},\n    {sql.sql_str(staged.path.name)} AS source_file, "
+            f"{staged.index} AS file_index, src.file_row_number + 1 AS source_record, "
+            f"CAST({source_row_sql(staged)} AS BIGINT) AS source_row, "
+            f"CAST({staged.index} AS BIGINT) * {sql.POSITION_STRIDE} + src.file_row_number AS pos\n"
+            f"  FROM {source}{join}"
+        )
+    return "CREATE OR REPLACE TEMP VIEW lines AS\n" + "\nUNION ALL\n".join(parts)
+
+
+def _register_reject_shifts(con: duckdb.DuckDBPyConnection, staged_files: list[StagedFile]) -> None:
+    for staged in staged_files:
+        if staged.reject_lines:
+            pairs = reject_shift_values(staged)
+            table = pa.table({"k": [p[0] for p in pairs], "shift": [p[1] for p in pairs]})
+            con.register(f"_shift_{staged.index}", table)
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE reject_shift_{staged.index} AS "
+                f"SELECT CAST(k AS BIGINT) AS k, shift FROM _shift_{staged.index}"
+            )
+
+
+def _unparseable_rows(staged_files: list[StagedFile]) -> pa.Table:
+    """Unparseable records with a best-effort claim id read from the claim_id column position."""
+    files, lines, raws, errors, claims = [], [], [], [], []
+    for staged in staged_files:
+        claim_col = staged.column_sources.get("claim_id")
+        position = int(claim_col[1:]) if claim_col else None
+        for row in staged.unparseable:
+            fields = next(csv.reader(io.StringIO(row["raw_text"])), [])
+            guess = (
+                fields[position].strip()
+                if position is not None and position < len(fields)
+                else None
+            )
+            files.append(staged.path.name)
+            lines.append(row["line"])
+            raws.append(row["raw_text"])
+            errors.append(row["error"])
+            claims.append(guess or None)
+    return pa.table(
+        {
+            "source_file": pa.array(files, pa.string()),
+            "source_row": pa.array(lines, pa.int64()),
+            "raw_text": pa.array(raws, pa.string()),
+            "parse_error": pa.array(errors, pa.string()),
+            "claim_id_guess": pa.array(claims, pa.string()),
+        }
+    )
+
+
+def _stage_roster(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    index: int,
+    work_dir: Path,
+    columns: tuple[str, ...],
+    required: tuple[str, ...],
+) -> tuple[StagedFile, str]:
+    staged = stage_csv(con, path, index, work_dir / f"{path.stem}.parquet", required, columns)
+    select = ", ".join(
+        sql.clean_column_sql(name, staged.column_sources.get(name)) for name in columns
+    )
+    return staged, f"SELECT {select} FROM read_parquet({sql.sql_str(str(staged.staged_path))})"
+
+
+def _load_rosters(
+    con: duckdb.DuckDBPyConnection, drop: PlanMonthDrop, work_dir: Path
+) -> dict[str, Any]:
+    members, members_sql = _stage_roster(
+        con, drop.members_file, 900, work_dir, MEMBER_COLUMNS, MEMBER_REQUIRED
+    )
+    providers, providers_sql = _stage_roster(
+        con, drop.providers_file, 901, work_dir, PROVIDER_COLUMNS, PROVIDER_REQUIRED
+    )
+    con.execute(f"CREATE OR REPLACE TEMP TABLE members_raw AS {members_sql}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE providers_raw AS {providers_sql}")
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE roster AS SELECT member_cin, "
+        "TRY_CAST(enrollment_start AS DATE) AS d_start, "
+        "coalesce(TRY_CAST(enrollment_end AS DATE), DATE '9999-12-31') AS d_end "
+        "FROM members_raw WHERE member_cin IS NOT NULL AND TRY_CAST(enrollment_start AS DATE) IS NOT NULL"
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE roster_members AS SELECT member_cin AS roster_cin, "
+        "first(gender) AS roster_gender, first(county_code) AS roster_county "
+        "FROM members_raw WHERE member_cin IS NOT NULL GROUP BY member_cin"
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE billing_providers_ok AS SELECT DISTINCT npi FROM providers_raw "
+        "WHERE regexp_full_match(tax_id, '[0-9]{9}') AND regexp_full_match(zip, '[0-9]{9}')"
+    )
+    return {
+        "members_rows": members.records,
+        "members_unparseable": len(members.unparseable),
+        "providers_rows": providers.records,
+        "providers_unparseable": len(providers.unparseable),
+    }
+
+
+def rule_results_table(plan: str, month: str, metrics: dict[str, Any]) -> pa.Table:
+    """plan x month x rule counts for every catalog rule; ledger rules not yet run show 0 checked."""
+    parsed = metrics["rows_read"] - metrics["unparseable"]
+    rows = []
+    for rule in load_rules():
+        if rule.stage == "ledger":
+            checked = 0
+        elif rule.stage == "ingest":
+            checked = metrics["rows_read"]
+        else:
+            checked = parsed
+        failed = metrics["rule_counts"].get(rule.id, 0)
+        rows.append(
+            {
+                "plan_code": plan,
+                "extract_month": month,
+                "rule_id": rule.id,
+                "family": rule.family,
+                "severity": rule.severity,
+                "rows_checked": checked,
+                "rows_failed": failed,
+                "fail_rate": failed / checked if checked else None,
+            }
+        )
+    return pa.Table.from_pylist(rows)
+
+
+def _copy(con: duckdb.DuckDBPyConnection, query: str, path: Path) -> None:
+    con.execute(f"COPY ({query}) TO {sql.sql_str(str(path))} (FORMAT parquet)")
+
+
+def _accepted_sql(plan: str, month: str) -> str:
+    typed = []
+    for name in ENCOUNTER_COLUMNS:
+        if name in DATE_COLUMNS:
+            typed.append(f"{DATE_COLUMNS[name]} AS {name}")
+        elif name == "units":
+            typed.append("n_units AS units")
+        elif name == "billed_amount":
+            typed.append("n_billed AS billed_amount")
+        elif name == "paid_amount":
+            typed.append("n_paid AS paid_amount")
+        elif name == "line_number":
+            typed.append("line_no AS line_number")
+        elif name == "plan_code":
+            continue
+        else:
+            typed.append(name)
+    # Service-to defaults to service-from (extract-contract.md).
+    typed = [
+        "coalesce(d_to, d_from) AS service_to_date" if t == "d_to AS service_to_date" else t
+        for t in typed
+    ]
+    return (
+        f"SELECT {sql.sql_str(plan)} AS plan_code, {sql.sql_str(month)} AS extract_month, "
+        f"{', '.join(typed)}, source_file, source_row, "
+        "plan_code || ':' || claim_id || ':' || frequency_code || ':' || line_no AS line_key, "
+        "warn_rule_ids "
+        "FROM judged_final WHERE len(rule_ids) = 0"
+    )
+
+
+def _rejects_sql(plan: str, month: str) -> str:
+    """Rejected rows as their raw text values (input plan_code as input_plan_code), with reasons."""
+    descriptions = (
+        "MAP {"
+        + ", ".join(f"{sql.sql_str(r.id)}: {sql.sql_str(r.description)}" for r in load_rules())
+        + "}"
+    )
+    head = f"{sql.sql_str(plan)} AS plan_code, {sql.sql_str(month)} AS extract_month"
+
+    def alias(column: str) -> str:
+        return f"input_{column}" if column == "plan_code" else column
+
+    parsed_columns = ", ".join(f"{c} AS {alias(c)}" for c in ENCOUNTER_COLUMNS)
+    unparseable_columns = ", ".join(
+        "claim_id_guess AS claim_id" if c == "claim_id" else f"CAST(NULL AS VARCHAR) AS {alias(c)}"
+        for c in ENCOUNTER_COLUMNS
+    )
+    parsed = (
+        f"SELECT {head}, {parsed_columns}, source_file, source_row, CAST(NULL AS VARCHAR) AS raw_text, "
+        f"rule_ids, list_transform(rule_ids, lambda r: r || ': ' || {descriptions}[r]) AS messages, "
+        "details, warn_rule_ids FROM judged_final WHERE len(rule_ids) > 0"
+    )
+    unparseable = (
+        f"SELECT {head}, {unparseable_columns}, source_file, source_row, raw_text, "
+        f"['{UNPARSEABLE_RULE}'] AS rule_ids, "
+        f"['{UNPARSEABLE_RULE}: ' || {descriptions}['{UNPARSEABLE_RULE}']] AS messages, "
+        "parse_error AS details, CAST([] AS VARCHAR[]) AS warn_rule_ids FROM unparseable"
+    )
+    return f"{parsed}\nUNION ALL BY NAME\n{unparseable}"
+
+
+def run_plan_month(
+    drop: PlanMonthDrop,
+    paths: DataPaths,
+    thresholds: Thresholds,
+    *,
+    today: date | None = None,
+) -> PlanMonthResult:
+    """Judge one plan-month and replace its partition in the lake. Raises ExtractFileError when a
+    file cannot be read at all; in that case nothing in the lake changes."""
+    today = today or date.today()
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[name] = round(now - clock, 3)
+        clock = now
+
+    work_dir = paths.work / f"{drop.plan}_{drop.month}_{uuid.uuid4().hex[:8]}"
+    (work_dir / "spill").mkdir(parents=True, exist_ok=True)
+    con = connect(work_dir)
+    try:
+        staged_files = [
+            stage_file(con, path, index, work_dir, ALWAYS_REQUIRED)
+            for index, path in enumerate(drop.encounter_files)
+        ]
+        roster_counts = _load_rosters(con, drop, work_dir)
+        lap("stage")
+
+        con.execute("SET preserve_insertion_order = false")
+        _register_reject_shifts(con, staged_files)
+        con.execute(_lines_view_sql(staged_files))
+        con.register("_unparseable", _unparseable_rows(staged_files))
+        con.execute("CREATE OR REPLACE TEMP TABLE unparseable AS SELECT * FROM _unparseable")
+        build_lookup_tables(con)
+        for statement in sql.claim_set_tables_sql():
+            con.execute(statement)
+        lap("lookups")
+
+        month_start, month_end = month_bounds(drop.month)
+        values = sql.rule_values(drop.plan, month_start, month_end, today, thresholds)
+        line_rules = [r for r in load_rules() if r.stage == "line"]
+        con.execute(f"CREATE OR REPLACE TEMP VIEW typed AS {sql.typed_sql(thresholds)}")
+        con.execute(f"CREATE OR REPLACE TEMP VIEW flags AS {sql.flags_sql()}")
+        judged_path = work_dir / "judged.parquet"
+        _copy(con, sql.judged_sql(line_rules, values), judged_path)
+        lap("judge")
+
+        # Claim atomicity: a claim with any rejected line (or an unparseable row naming it) is held.
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE rejected_claims AS "
+            f"SELECT DISTINCT claim_id FROM read_parquet({sql.sql_str(str(judged_path))}) "
+            "WHERE len(own_reject_rule_ids) > 0 AND claim_id IS NOT NULL "
+            "UNION SELECT claim_id_guess FROM unparseable WHERE claim_id_guess IS NOT NULL"
+        )
+        con.execute(
+            "CREATE OR REPLACE TEMP VIEW judged_final AS SELECT *, CASE "
+            "WHEN len(own_reject_rule_ids) > 0 THEN own_reject_rule_ids "
+            f"WHEN claim_id IN (SELECT claim_id FROM rejected_claims) THEN ['{CLAIM_RULE}'] "
+            "ELSE CAST([] AS VARCHAR[]) END AS rule_ids "
+            f"FROM read_parquet({sql.sql_str(str(judged_path))})"
+        )
+        out = work_dir / "out"
+        out.mkdir()
+        _copy(con, _accepted_sql(drop.plan, drop.month), out / "encounter_lines.parquet")
+        _copy(con, _rejects_sql(drop.plan, drop.month), out / "encounter_rejects.parquet")
+        lap("split")
+
+        contract_rows = validate_accepted_file(out / "encounter_lines.parquet")
+        lap("contract")
+
+        metrics = metrics_sql.compute(
+            con,
+            plan=drop.plan,
+            month=drop.month,
+            staged_files=staged_files,
+            thresholds=thresholds,
+            lake_root=paths.lake,
+            out_dir=out,
+        )
+        metrics["rosters"] = roster_counts
+        pq.write_table(
+            rule_results_table(drop.plan, drop.month, metrics), out / "rule_results.parquet"
+        )
+        metrics["contract_checked_rows"] = contract_rows
+        for table, query in (
+            ("members", "SELECT * FROM members_raw"),
+            ("providers", "SELECT * FROM providers_raw"),
+        ):
+            _copy(
+                con,
+                f"SELECT {sql.sql_str(drop.plan)} AS plan_code, {sql.sql_str(drop.month)} AS extract_month, * FROM ({query})",
+                out / f"{table}.parquet",
+            )
+        lap("metrics")
+
+        for table in lake.LAKE_TABLES:
+            lake.publish_file(
+                out / f"{table}.parquet",
+                lake.partition_file(paths.lake, table, drop.plan, drop.month),
+            )
+        metrics["timings"] = timings
+        lake.write_json_atomic(lake.metrics_path(paths.lake, drop.plan, drop.month), metrics)
+        lap("publish")
+        return PlanMonthResult(drop.plan, drop.month, metrics, timings)
+    finally:
+        con.close()
+        shutil.rmtree(work_dir, ignore_errors=True)
