@@ -124,7 +124,11 @@ def stage_csv(
             header[pos].strip() for name, pos in positions.items() if name not in known_columns
         ],
         records=pq.ParquetFile(staged_path).metadata.num_rows,
-        unparseable=[{"line": int(line), "raw_text": raw, "error": err} for line, raw, err in bad],
+        # DuckDB hands back the record with the previous line end attached on CRLF files.
+        unparseable=[
+            {"line": int(line), "raw_text": raw.strip("\r\n"), "error": err}
+            for line, raw, err in bad
+        ],
     )
     staged.reject_lines = [row["line"] for row in staged.unparseable]
     return staged

@@ -109,6 +109,8 @@ def _unparseable_rows(staged_files: list[StagedFile]) -> pa.Table:
     """Unparseable records with a best-effort claim id read from the claim_id column position."""
     files, lines, raws, errors, claims = [], [], [], [], []
     for staged in staged_files:
+        if not staged.unparseable:
+            continue  # only CSV files have unparseable records; their columns are named c<position>
         claim_col = staged.column_sources.get("claim_id")
         position = int(claim_col[1:]) if claim_col else None
         for row in staged.unparseable:

@@ -1,0 +1,39 @@
+# Two commands do all set-up on a fresh machine (python3 >= 3.11 and make):
+#   make run    install, generate the bundled sample data if absent, run every plan-month
+#   make test   install, lint, run the test suite
+SHELL := /bin/bash
+export UV_PYTHON_DOWNLOADS := never
+export UV_PYTHON := python3
+UV = $(shell ./scripts/bootstrap-uv.sh)
+DATA ?= $(if $(CALAIM_DATA_DIR),$(CALAIM_DATA_DIR),data)
+
+.PHONY: setup run sample test lint format bench rules-doc clean
+
+setup:
+	$(UV) sync --frozen
+
+sample: setup
+	@if [ ! -d "$(DATA)/landing" ]; then $(UV) run calaim generate; else echo "sample data present in $(DATA)/landing"; fi
+
+run: sample
+	$(UV) run calaim run --month ALL --plan ALL
+
+test: setup lint
+	$(UV) run pytest
+
+lint: setup
+	$(UV) run ruff check .
+	$(UV) run ruff format --check .
+
+format: setup
+	$(UV) run ruff format .
+	$(UV) run ruff check --fix .
+
+bench: setup
+	$(UV) run python scripts/benchmark.py --lines 1000000 5000000
+
+rules-doc: setup
+	$(UV) run calaim rules-doc
+
+clean:
+	rm -rf data/landing data/truth data/lake data/warehouse data/work data/dagster_home test-output bench-output

@@ -1,0 +1,217 @@
+"""The `calaim` command: generate sample data, run plan-months through Dagster, write the rules page."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from calaim_pipeline.settings import (
+    PROJECT_DIR,
+    ConfigError,
+    data_paths,
+    load_plans,
+    load_thresholds,
+)
+
+
+def dagster_home() -> Path:
+    """DAGSTER_HOME, else <data root>/dagster_home, holding a copy of the project's dagster.yaml."""
+    home = Path(os.environ.get("DAGSTER_HOME") or data_paths().root / "dagster_home").resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    project_yaml = PROJECT_DIR / "dagster.yaml"
+    if project_yaml.is_file() and not (home / "dagster.yaml").exists():
+        shutil.copyfile(project_yaml, home / "dagster.yaml")
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
+def _selected(value: str, available: list[str], label: str) -> list[str]:
+    if value.upper() == "ALL":
+        return available
+    chosen = [v.strip() for v in value.split(",") if v.strip()]
+    unknown = [v for v in chosen if v not in available]
+    if unknown:
+        raise SystemExit(
+            f"unknown {label}: {', '.join(unknown)} (available: {', '.join(available) or 'none'})"
+        )
+    return chosen
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run the real Dagster job in-process, one plan-month partition at a time, oldest month first."""
+    import dagster as dg
+
+    from calaim_pipeline.definitions import defs
+    from calaim_pipeline.defs.partitions import plan_month_key
+    from calaim_pipeline.ingest.landing import landed_plan_months
+    from calaim_pipeline.lake import read_metrics
+    from calaim_pipeline.plan_month_checks import evaluate_all, top_rules
+
+    paths = data_paths()
+    plans = load_plans().codes
+    landed, refused = landed_plan_months(paths, plans)
+    for message in refused:
+        print(f"refused: {message}", file=sys.stderr)
+    chosen_plans = _selected(args.plan, plans, "plan")
+    landed_set = set(landed)
+    if args.month.upper() == "ALL":
+        months = sorted({m for p, m in landed if p in chosen_plans})
+        work = [(p, m) for m in months for p in chosen_plans if (p, m) in landed_set]
+    else:
+        # Named months run even without files, so a missing drop fails loudly with its path.
+        work = [(p, m.strip()) for m in sorted(args.month.split(",")) for p in chosen_plans]
+    if not work:
+        print(
+            f"nothing to run: no landed files under {paths.landing} for that selection",
+            file=sys.stderr,
+        )
+        return 1
+
+    home = dagster_home()
+    job = defs().resolve_job_def("plan_month_job")
+    quiet = {
+        "loggers": {"console": {"config": {"log_level": "WARNING" if not args.verbose else "INFO"}}}
+    }
+    print(f"Running {len(work)} plan-month(s); data root {paths.root}; Dagster instance {home}")
+    summary = []
+    failures = 0
+    with dg.DagsterInstance.get() as instance:
+        for i, (plan, month) in enumerate(work, 1):
+            print(f"[{i}/{len(work)}] {plan} {month} ...", end=" ", flush=True)
+            started = time.perf_counter()
+            result = job.execute_in_process(
+                partition_key=plan_month_key(plan, month),
+                instance=instance,
+                raise_on_error=False,
+                run_config=quiet,
+            )
+            elapsed = time.perf_counter() - started
+            metrics = (
+                read_metrics(paths.lake, plan, month)
+                if result.success or _materialized(result)
+                else None
+            )
+            if metrics is None:
+                failures += 1
+                print(f"FAILED in {elapsed:.1f}s: {_failure_message(result)}")
+                summary.append((plan, month, None, [], f"run failed (run id {result.run_id})"))
+                continue
+            outcomes = evaluate_all(metrics, load_thresholds())
+            failing = [o for o in outcomes if not o.passed]
+            blocking = [o.name for o in failing if o.severity == "ERROR"]
+            if blocking:
+                failures += 1
+            status = (
+                "all checks pass"
+                if not failing
+                else ", ".join(
+                    f"{o.name} {'FAIL' if o.severity == 'ERROR' else 'warn'}" for o in failing
+                )
+            )
+            print(f"done in {elapsed:.1f}s ({status})")
+            summary.append((plan, month, metrics, top_rules(metrics, limit=3), status))
+    _print_summary(summary)
+    return 1 if failures else 0
+
+
+def _materialized(result) -> bool:
+    return any(e.event_type_value == "ASSET_MATERIALIZATION" for e in result.all_events)
+
+
+def _failure_message(result) -> str:
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data and event.step_failure_data.error:
+            return event.step_failure_data.error.message.strip().splitlines()[-1]
+    return "see the Dagster run log"
+
+
+def _print_summary(summary: list) -> None:
+    print("\nSummary")
+    header = f"{'plan':<8} {'month':<8} {'read':>10} {'accepted':>10} {'rejected':>9}  top failing rules / checks"
+    print(header)
+    print("-" * len(header))
+    for plan, month, metrics, rules, status in summary:
+        if metrics is None:
+            print(f"{plan:<8} {month:<8} {'-':>10} {'-':>10} {'-':>9}  {status}")
+            continue
+        top = ", ".join(f"{r['rule_id']}={r['rows']}" for r in rules) or "none"
+        print(
+            f"{plan:<8} {month:<8} {metrics['rows_read']:>10,} {metrics['accepted']:>10,} "
+            f"{metrics['rejected']:>9,}  {top}"
+        )
+        print(f"{'':<8} {'':<8} {'':>10} {'':>10} {'':>9}  checks: {status}")
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from calaim_pipeline.sample import generate_sample
+
+    root = Path(args.out).resolve() if args.out else data_paths().root
+    plan_lines = None
+    if args.lines:
+        plan_lines = {
+            plan: args.lines
+            for plan in (args.plans.split(",") if args.plans else load_plans().codes)
+        }
+    elif args.plans:
+        raise SystemExit("--plans needs --lines")
+    kwargs = {"seed": args.seed, "defect_rate": args.defect_rate, "file_format": args.format}
+    if args.months:
+        kwargs["months"] = tuple(args.months.split(","))
+    if plan_lines:
+        kwargs["plan_lines"] = plan_lines
+    started = time.perf_counter()
+    summary = generate_sample(root, **kwargs)
+    print(f"sample data written under {root / 'landing'} in {time.perf_counter() - started:.1f}s")
+    if isinstance(summary, dict):
+        for key, value in summary.items():
+            if isinstance(value, dict) and "lines" in value:
+                print(f"  {key}: {value['lines']:,} lines")
+    return 0
+
+
+def cmd_rules_doc(args: argparse.Namespace) -> int:
+    from calaim_pipeline.docs_gen import write_rules_page
+
+    path = write_rules_page(Path(args.out))
+    print(f"wrote {path}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="calaim", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run plan-months through the Dagster job in-process")
+    run.add_argument("--month", default="ALL", help="YYYY-MM, comma list, or ALL landed months")
+    run.add_argument("--plan", default="ALL", help="plan code, comma list, or ALL")
+    run.add_argument("--verbose", action="store_true", help="show Dagster's info logs")
+    run.set_defaults(func=cmd_run)
+
+    gen = sub.add_parser("generate", help="write seeded sample data (landing files + truth)")
+    gen.add_argument("--out", help="data root to write under (default: CALAIM_DATA_DIR or ./data)")
+    gen.add_argument("--seed", type=int, default=42)
+    gen.add_argument("--lines", type=int, help="lines per plan-month (default: the sample sizes)")
+    gen.add_argument("--plans", help="comma list of plan codes (with --lines)")
+    gen.add_argument("--months", help="comma list of YYYY-MM")
+    gen.add_argument("--defect-rate", type=float, default=0.02)
+    gen.add_argument("--format", choices=["csv", "csv.gz", "parquet"], default="csv")
+    gen.set_defaults(func=cmd_generate)
+
+    doc = sub.add_parser("rules-doc", help="write the rules reference page from the catalog")
+    doc.add_argument("--out", default=str(PROJECT_DIR / "docs" / "rules.md"))
+    doc.set_defaults(func=cmd_rules_doc)
+
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

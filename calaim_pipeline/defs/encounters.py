@@ -1,0 +1,151 @@
+"""The plan-month assets: ingest + validate one extract into the lake, with its plan-month checks."""
+
+from typing import Any
+
+import dagster as dg
+
+from calaim_pipeline import warehouse
+from calaim_pipeline.ingest.landing import LandingError, find_drop
+from calaim_pipeline.ingest.reader import ExtractFileError
+from calaim_pipeline.plan_month_checks import PLAN_MONTH_CHECKS, CheckOutcome, evaluate_all
+from calaim_pipeline.settings import data_paths, load_plans, load_thresholds
+from calaim_pipeline.validation.contract_schema import ContractViolation
+from calaim_pipeline.validation.engine import run_plan_month
+
+from .partitions import plan_month_partitions
+
+LAKE_GROUP = "lake"
+ENCOUNTER_LINES = dg.AssetKey("encounter_lines")
+
+
+def _lake_specs() -> list[dg.AssetSpec]:
+    """Built in a function: load_from_defs_folder would load module-level AssetSpecs as assets."""
+    return [
+        dg.AssetSpec(
+            "encounter_lines",
+            description="Accepted service lines of the plan-month (lake + warehouse view encounter_lines).",
+        ),
+        dg.AssetSpec(
+            "encounter_rejects",
+            description="Rejected input rows with every rule they failed (warehouse view encounter_rejects).",
+        ),
+        dg.AssetSpec("rule_results", description="Rows checked and failed per catalog rule."),
+        dg.AssetSpec("members", description="The month's eligibility roster as ingested."),
+        dg.AssetSpec("providers", description="The month's provider directory as ingested."),
+    ]
+
+
+CHECK_SPECS = [
+    dg.AssetCheckSpec(
+        check.name,
+        asset=ENCOUNTER_LINES,
+        description=f"[{check.severity}] {check.description}",
+        blocking=check.severity == "ERROR",
+        partitions_def=plan_month_partitions,
+        metadata={"severity": check.severity},
+    )
+    for check in PLAN_MONTH_CHECKS
+]
+
+
+def _markdown_rules(rows: list[dict]) -> str:
+    lines = ["| rule | severity | rows | examples (claim id @ file:line) |", "|---|---|---|---|"]
+    for row in rows:
+        examples = ", ".join(
+            f"{e['claim_id'] or '?'} @ {e['file']}:{e['line']}" for e in row["examples"]
+        )
+        lines.append(f"| {row['rule_id']} | {row['severity']} | {row['rows']} | {examples} |")
+    return "\n".join(lines)
+
+
+def check_metadata(outcome: CheckOutcome) -> dict[str, Any]:
+    """Dagster metadata for a check: the summary first, then numbers and example claims."""
+    metadata: dict[str, Any] = {"summary": outcome.summary, "severity": outcome.severity}
+    for key, value in outcome.metadata.items():
+        if key == "top_rules":
+            metadata[key] = dg.MetadataValue.md(_markdown_rules(value)) if value else "none"
+        elif isinstance(value, (dict, list)):
+            metadata[key] = dg.MetadataValue.json(value)
+        elif value is not None:
+            metadata[key] = value
+    return metadata
+
+
+def check_results(outcomes: list[CheckOutcome]) -> list[dg.AssetCheckResult]:
+    return [
+        dg.AssetCheckResult(
+            asset_key=ENCOUNTER_LINES,
+            check_name=o.name,
+            passed=o.passed,
+            severity=dg.AssetCheckSeverity.ERROR
+            if o.severity == "ERROR"
+            else dg.AssetCheckSeverity.WARN,
+            description=o.summary,
+            metadata=check_metadata(o),
+        )
+        for o in outcomes
+    ]
+
+
+@dg.multi_asset(
+    specs=[spec.replace_attributes(group_name=LAKE_GROUP) for spec in _lake_specs()],
+    check_specs=CHECK_SPECS,
+    partitions_def=plan_month_partitions,
+    name="validate_plan_month",
+    description=(
+        "Read the plan-month's landing files, judge every line, publish the lake partition and "
+        "keep the DuckDB warehouse views over it current."
+    ),
+)
+def validate_plan_month(context: dg.AssetExecutionContext):
+    keys = context.partition_key.keys_by_dimension  # type: ignore[union-attr]
+    plan, month = keys["plan"], keys["month"]
+    paths = data_paths()
+    try:
+        drop = find_drop(paths, plan, month, load_plans().codes)
+        context.log.info(f"{plan} {month}: {len(drop.encounter_files)} encounter file(s)")
+        result = run_plan_month(drop, paths, load_thresholds())
+    except (LandingError, ExtractFileError, ContractViolation) as exc:
+        # The message names the file, line and column; nothing was published for this partition.
+        raise dg.Failure(description=f"{plan} {month}: {exc}", allow_retries=False) from None
+    m = result.metrics
+    context.log.info(
+        f"{plan} {month}: read {m['rows_read']}, accepted {m['accepted']}, rejected {m['rejected']} "
+        f"in {sum(result.timings.values()):.1f}s"
+    )
+    # Warehouse views are refreshed here, before the checks, so a month whose blocking check fails
+    # is still queryable by reviewers; only its submission (downstream) is held back.
+    recreated = warehouse.ensure_views(paths)
+    if recreated:
+        context.log.info(f"warehouse views (re)created: {', '.join(recreated)}")
+    for file in m["files"]:
+        if file["extra_columns"]:
+            context.log.warning(f"{file['file']}: ignored extra columns {file['extra_columns']}")
+    yield dg.MaterializeResult(
+        asset_key="encounter_lines",
+        metadata={
+            "rows_read": m["rows_read"],
+            "accepted": m["accepted"],
+            "rejected": m["rejected"],
+            "reject_rate": m["reject_rate"],
+            "claims_accepted": m["claims_accepted"],
+            "files": dg.MetadataValue.json(m["files"]),
+            "timings_s": dg.MetadataValue.json(result.timings),
+        },
+    )
+    yield dg.MaterializeResult(
+        asset_key="encounter_rejects",
+        metadata={"rows": m["rejected"], "unparseable": m["unparseable"]},
+    )
+    yield dg.MaterializeResult(
+        asset_key="rule_results",
+        metadata={
+            "rules_failing": len(m["rule_counts"]),
+            "rule_counts": dg.MetadataValue.json(m["rule_counts"]),
+        },
+    )
+    yield dg.MaterializeResult(asset_key="members", metadata={"rows": m["rosters"]["members_rows"]})
+    yield dg.MaterializeResult(
+        asset_key="providers", metadata={"rows": m["rosters"]["providers_rows"]}
+    )
+    yield from check_results(evaluate_all(m, load_thresholds()))

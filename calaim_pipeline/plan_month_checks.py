@@ -1,0 +1,293 @@
+"""The plan-month checks of rules.md, evaluated from a partition's metrics.json.
+
+Plain Python so the Dagster asset checks, the CLI summary and the tests share one definition.
+Metadata holds counts, rates, thresholds, rule ids, claim ids and line numbers: never member data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from calaim_pipeline.catalog import rules_by_id
+from calaim_pipeline.settings import Thresholds
+
+TOP_RULES = 5
+EXAMPLES = 5
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    name: str
+    severity: str  # ERROR blocks the plan-month's submission; WARN never blocks
+    passed: bool
+    summary: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PlanMonthCheck:
+    name: str
+    severity: str
+    description: str
+    evaluate: Callable[[dict[str, Any], Thresholds], CheckOutcome]
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2%}"
+
+
+def top_rules(
+    metrics: dict[str, Any], family: str | None = None, limit: int = TOP_RULES
+) -> list[dict]:
+    """The most frequent failing rules, with a few example claim ids and file lines each."""
+    catalog = rules_by_id()
+    counts = [
+        (rule_id, count)
+        for rule_id, count in metrics["rule_counts"].items()
+        if family is None or catalog[rule_id].family == family
+    ]
+    counts.sort(key=lambda item: (-item[1], item[0]))
+    return [
+        {
+            "rule_id": rule_id,
+            "severity": catalog[rule_id].severity,
+            "rows": count,
+            "examples": metrics["rule_examples"].get(rule_id, [])[:EXAMPLES],
+        }
+        for rule_id, count in counts[:limit]
+    ]
+
+
+def _outcome(name: str, severity: str, passed: bool, summary: str, **metadata: Any) -> CheckOutcome:
+    return CheckOutcome(name, severity, passed, summary, metadata)
+
+
+def _rows_reconcile(m: dict, t: Thresholds) -> CheckOutcome:
+    bad = [f["file"] for f in m["files"] if not f["reconciles"]]
+    return _outcome(
+        "rows_reconcile",
+        "ERROR",
+        not bad,
+        "every file: rows read = accepted + rejected"
+        if not bad
+        else f"counts do not reconcile for {bad}",
+        files=[
+            {k: f[k] for k in ("file", "rows_read", "accepted", "rejected")} for f in m["files"]
+        ],
+    )
+
+
+def _files_readable(m: dict, t: Thresholds) -> CheckOutcome:
+    unparseable = m["unparseable"]
+    return _outcome(
+        "files_readable",
+        "ERROR",
+        True,
+        f"{len(m['files'])} file(s) parsed with all required columns; {unparseable} unparseable row(s) quarantined",
+        files=[
+            {k: f[k] for k in ("file", "format", "rows_read", "unparseable", "extra_columns")}
+            for f in m["files"]
+        ],
+        examples=m["rule_examples"].get("ROW_UNPARSEABLE", [])[:EXAMPLES],
+    )
+
+
+def _reject_rate(m: dict, t: Thresholds) -> CheckOutcome:
+    limit = t.checks.value("reject_rate_max")
+    rate = m["reject_rate"]
+    return _outcome(
+        "reject_rate",
+        "ERROR",
+        rate <= limit,
+        f"{m['rejected']} of {m['rows_read']} lines rejected ({_pct(rate)}; limit {_pct(limit)})",
+        rate=rate,
+        threshold=limit,
+        threshold_source=t.checks.reject_rate_max.source,
+        top_rules=top_rules(m),
+    )
+
+
+def _field_completeness(m: dict, t: Thresholds) -> CheckOutcome:
+    minimum = t.checks.value("field_completeness_min")
+    low = {
+        column: stats["rate"]
+        for column, stats in m["completeness"].items()
+        if stats["rate"] is not None and stats["rate"] < minimum
+    }
+    return _outcome(
+        "field_completeness",
+        "WARN",
+        not low,
+        "every field filled where it applies"
+        if not low
+        else f"{len(low)} field(s) below {_pct(minimum)}: {sorted(low)}",
+        threshold=minimum,
+        threshold_source=t.checks.field_completeness_min.source,
+        fields_below=low,
+        lowest={
+            c: s["rate"]
+            for c, s in sorted(m["completeness"].items(), key=lambda kv: kv[1]["rate"] or 1)[:5]
+        },
+    )
+
+
+def _validity_rate(m: dict, t: Thresholds) -> CheckOutcome:
+    minimum = t.checks.value("family_validity_min")
+    rates = {family: stats["pass_rate"] for family, stats in m["family_validity"].items()}
+    low = {family: rate for family, rate in rates.items() if rate is not None and rate < minimum}
+    worst = min(low, key=low.get) if low else None
+    return _outcome(
+        "validity_rate_per_family",
+        "WARN",
+        not low,
+        "every rule family passes on enough lines"
+        if not low
+        else f"{len(low)} famil(ies) below {_pct(minimum)}: {sorted(low)}",
+        threshold=minimum,
+        threshold_source=t.checks.family_validity_min.source,
+        pass_rate_by_family=rates,
+        top_rules=top_rules(m, family=worst) if worst else [],
+    )
+
+
+def _volume(m: dict, t: Thresholds) -> CheckOutcome:
+    band = t.checks.value("volume_band")
+    history = m["volume_history"]
+    if not history:
+        return _outcome(
+            "volume",
+            "ERROR",
+            True,
+            "no earlier months in the lake to compare with",
+            rows_read=m["rows_read"],
+            threshold=band,
+            threshold_source=t.checks.volume_band.source,
+        )
+    mean = sum(h["rows_read"] for h in history) / len(history)
+    change = (m["rows_read"] - mean) / mean if mean else 0.0
+    return _outcome(
+        "volume",
+        "ERROR",
+        abs(change) <= band,
+        f"{m['rows_read']} lines vs mean {mean:.0f} of {len(history)} earlier month(s): {change:+.1%} (band ±{band:.0%})",
+        rows_read=m["rows_read"],
+        previous_mean=round(mean, 1),
+        change=round(change, 6),
+        threshold=band,
+        threshold_source=t.checks.volume_band.source,
+        history=history,
+    )
+
+
+def _utilisation(m: dict, t: Thresholds) -> CheckOutcome:
+    low, high = t.checks.value("utilisation_min"), t.checks.value("utilisation_max")
+    members = m["utilisation"]["enrolled_members"]
+    rate = m["utilisation"]["encounters_per_member_month"]
+    minimum_members = t.checks.value("utilisation_min_members")
+    if members < minimum_members or rate is None:
+        return _outcome(
+            "utilisation",
+            "ERROR",
+            True,
+            f"{members} enrolled members: below the {minimum_members:.0f} the measure applies to",
+            enrolled_members=members,
+        )
+    return _outcome(
+        "utilisation",
+        "ERROR",
+        low <= rate <= high,
+        f"{rate:.2f} encounters per member-month (bounds {low}-{high})",
+        encounters_per_member_month=rate,
+        claims_accepted=m["utilisation"]["claims_accepted"],
+        enrolled_members=members,
+        threshold_low=low,
+        threshold_high=high,
+        threshold_source=t.checks.utilisation_min.source,
+    )
+
+
+def _timeliness(m: dict, t: Thresholds) -> CheckOutcome:
+    minimum = t.checks.value("paid_within_share_min")
+    share = m["timeliness"]["paid_within_share"]
+    days = m["timeliness"]["paid_within_days"]
+    return _outcome(
+        "timeliness",
+        "WARN",
+        share is None or share >= minimum,
+        f"{_pct(share)} of lines paid within {days} days of service (minimum {_pct(minimum)})",
+        share=share,
+        threshold=minimum,
+        threshold_source=t.checks.paid_within_share_min.source,
+        lag_days_p50=m["timeliness"]["lag_days_p50"],
+        lag_days_p90=m["timeliness"]["lag_days_p90"],
+        submission_due_day=t.submission_due_day.value,
+    )
+
+
+def _duplicates(m: dict, t: Thresholds) -> CheckOutcome:
+    limit = t.checks.value("duplicate_rate_max")
+    rate = m["duplicates"]["rate"]
+    return _outcome(
+        "duplicates",
+        "WARN",
+        rate <= limit,
+        f"{m['duplicates']['rows']} duplicate line(s) ({_pct(rate)}; limit {_pct(limit)})",
+        rate=rate,
+        threshold=limit,
+        threshold_source=t.checks.duplicate_rate_max.source,
+        examples=m["rule_examples"].get("DUPLICATE_LINE_IN_MONTH", [])[:EXAMPLES],
+    )
+
+
+def _ecm_cs(m: dict, t: Thresholds) -> CheckOutcome:
+    minimum = t.checks.value("ecm_cs_valid_share_min")
+    share = m["ecm_cs"]["valid_share"]
+    return _outcome(
+        "ecm_cs_coding",
+        "WARN",
+        share is None or share >= minimum,
+        f"{m['ecm_cs']['lines']} ECM/Community Supports line(s), {_pct(share)} with an allowed modifier",
+        share=share,
+        threshold=minimum,
+        threshold_source=t.checks.ecm_cs_valid_share_min.source,
+        examples=m["rule_examples"].get("ECM_CS_MODIFIER_MISSING", [])[:EXAMPLES],
+    )
+
+
+PLAN_MONTH_CHECKS: tuple[PlanMonthCheck, ...] = (
+    PlanMonthCheck(
+        "rows_reconcile", "ERROR", "Rows read = accepted + rejected, per file.", _rows_reconcile
+    ),
+    PlanMonthCheck(
+        "files_readable", "ERROR", "Every file parsed with its required columns.", _files_readable
+    ),
+    PlanMonthCheck(
+        "reject_rate", "ERROR", "Rejected lines at most the configured share.", _reject_rate
+    ),
+    PlanMonthCheck(
+        "field_completeness", "WARN", "Each field filled where it applies.", _field_completeness
+    ),
+    PlanMonthCheck(
+        "validity_rate_per_family",
+        "WARN",
+        "Each rule family passes on enough lines.",
+        _validity_rate,
+    ),
+    PlanMonthCheck(
+        "volume", "ERROR", "Line count near the mean of the previous 3 months.", _volume
+    ),
+    PlanMonthCheck(
+        "utilisation", "ERROR", "Encounters per member-month within T-MSIS bounds.", _utilisation
+    ),
+    PlanMonthCheck("timeliness", "WARN", "Lines paid soon enough after service.", _timeliness),
+    PlanMonthCheck(
+        "duplicates", "WARN", "Duplicate lines at most the configured share.", _duplicates
+    ),
+    PlanMonthCheck("ecm_cs_coding", "WARN", "ECM/CS lines carry an allowed modifier.", _ecm_cs),
+)
+
+
+def evaluate_all(metrics: dict[str, Any], thresholds: Thresholds) -> list[CheckOutcome]:
+    return [check.evaluate(metrics, thresholds) for check in PLAN_MONTH_CHECKS]

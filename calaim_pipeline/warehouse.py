@@ -1,0 +1,111 @@
+"""The DuckDB warehouse: views over the Parquet lake that report authors query read-only.
+
+DuckDB lets one process write a database file at a time (stack-notes.md). The warehouse tables are
+views over the lake's partition files, so a pipeline run writes only Parquet (atomic renames) and
+needs the warehouse's write lock only when a view definition must change (first run, or a moved
+data root). That step retries on a lock held by a reader or another run instead of failing.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from calaim_pipeline.lake import LAKE_TABLES
+from calaim_pipeline.settings import DataPaths
+
+LOCK_WAIT_SECONDS = 300.0
+
+
+class WarehouseBusy(RuntimeError):
+    """The warehouse stayed locked by another process for longer than the wait allows."""
+
+
+def lake_glob(paths: DataPaths, table: str) -> str:
+    return (paths.lake / table / "*" / "*" / "data.parquet").as_posix().replace("'", "''")
+
+
+def view_sql(paths: DataPaths, table: str) -> str:
+    glob = lake_glob(paths, table)
+    return (
+        f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM "
+        f"read_parquet('{glob}', union_by_name = true, hive_partitioning = false)"
+    )
+
+
+def _is_lock_error(exc: duckdb.Error) -> bool:
+    text = str(exc).lower()
+    return "lock" in text or "conflicting" in text or "being used" in text
+
+
+@contextmanager
+def open_warehouse(
+    path: Path, *, read_only: bool, wait_seconds: float = LOCK_WAIT_SECONDS
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the warehouse, waiting (jittered backoff) while another process holds a conflicting lock."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + wait_seconds
+    delay = 0.05
+    while True:
+        try:
+            con = duckdb.connect(str(path), read_only=read_only)
+            break
+        except duckdb.Error as exc:
+            if not _is_lock_error(exc) or time.monotonic() > deadline:
+                if _is_lock_error(exc):
+                    raise WarehouseBusy(f"{path} stayed locked for {wait_seconds:.0f}s") from exc
+                raise
+            time.sleep(delay * (1 + random.random()))
+            delay = min(delay * 2, 2.0)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def _current_views(paths: DataPaths) -> dict[str, str]:
+    if not paths.warehouse.exists():
+        return {}
+    with open_warehouse(paths.warehouse, read_only=True) as con:
+        return dict(
+            con.execute("SELECT view_name, sql FROM duckdb_views() WHERE NOT internal").fetchall()
+        )
+
+
+def _wanted_tables(paths: DataPaths) -> list[str]:
+    return [t for t in LAKE_TABLES if any((paths.lake / t).glob("*/*/data.parquet"))]
+
+
+def ensure_views(paths: DataPaths) -> list[str]:
+    """Make every lake table a warehouse view; returns the views it had to (re)create."""
+    wanted = {table: view_sql(paths, table) for table in _wanted_tables(paths)}
+    current = _current_views(paths)
+    # A view is current when it reads this data root's files (DuckDB stores its own SQL text).
+    stale = [t for t in wanted if lake_glob(paths, t) not in current.get(t, "")]
+    if not stale:
+        return []
+    with open_warehouse(paths.warehouse, read_only=False) as con:
+        for table in stale:
+            con.execute(wanted[table])
+    return stale
+
+
+def table_counts(paths: DataPaths, plan: str, month: str) -> dict[str, int]:
+    """Rows per warehouse table for one plan-month, read the way a report author reads them."""
+    counts = {}
+    with open_warehouse(paths.warehouse, read_only=True) as con:
+        existing = {
+            row[0] for row in con.execute("SELECT view_name FROM duckdb_views()").fetchall()
+        }
+        for table in LAKE_TABLES:
+            if table in existing:
+                counts[table] = con.execute(
+                    f"SELECT count(*) FROM {table} WHERE plan_code = ? AND extract_month = ?",
+                    [plan, month],
+                ).fetchall()[0][0]
+    return counts

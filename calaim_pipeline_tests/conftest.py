@@ -1,0 +1,43 @@
+"""Shared fixtures: an isolated data root, a real Dagster instance, and a way to run a partition."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from calaim_pipeline.settings import DataPaths
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+OUTPUT_DIR = PROJECT_DIR / "test-output"
+
+
+@pytest.fixture
+def data_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> DataPaths:
+    root = tmp_path / "data"
+    root.mkdir()
+    monkeypatch.setenv("CALAIM_DATA_DIR", str(root))
+    return DataPaths(root)
+
+
+@pytest.fixture
+def instance(tmp_path: Path) -> Iterator[dg.DagsterInstance]:
+    """A real, persistent (sqlite) Dagster instance in a temp folder."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    with dg.instance_for_test(temp_dir=str(home)) as inst:
+        yield inst
+
+
+def run_partition(
+    instance: dg.DagsterInstance, plan: str, month: str, *, raise_on_error: bool = False
+) -> dg.ExecuteInProcessResult:
+    from calaim_pipeline.definitions import defs
+    from calaim_pipeline.defs.partitions import plan_month_key
+
+    job = defs().resolve_job_def("plan_month_job")
+    return job.execute_in_process(
+        partition_key=plan_month_key(plan, month), instance=instance, raise_on_error=raise_on_error
+    )
