@@ -1,0 +1,117 @@
+"""Benchmark: one plan-month of N lines through the real job, against DuckDB's own CSV->Parquet copy.
+
+Usage: uv run python scripts/benchmark.py --lines 1000000 5000000 [--keep]
+
+For each N it generates a fresh data root (seeded sample data, one plan, one month), then measures
+in separate child processes, so each peak RSS is that process's alone:
+  1. the floor: DuckDB copying the same encounters CSV to Parquet (read once, write once);
+  2. the pipeline: `calaim run` for that plan-month (real Dagster job in-process, real warehouse).
+It prints wall time and peak RSS for both and the ratio, and appends the figures to
+bench-output/results.json. Targets (issue #2): pipeline <= 4x the copy; RSS <= 3 GB at 10M lines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parent.parent
+PLAN, MONTH = "LACARE", "2026-09"
+
+COPY_SCRIPT = """
+import duckdb, sys
+con = duckdb.connect()
+con.execute("COPY (SELECT * FROM read_csv(?, all_varchar=true)) TO '" + sys.argv[2] + "' (FORMAT parquet)", [sys.argv[1]])
+"""
+
+
+def measure(command: list[str], env: dict[str, str]) -> tuple[float, float, int]:
+    """(wall seconds, peak RSS in GB, exit code) of one child process."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=False)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - started
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        sys.stderr.write(proc.stderr.read().decode(errors="replace")[-3000:])
+    return wall, usage.ru_maxrss / 1024 / 1024, code
+
+
+def run_one(lines: int, root: Path, keep: bool) -> dict:
+    if root.exists():
+        shutil.rmtree(root)
+    env = {**os.environ, "CALAIM_DATA_DIR": str(root), "DAGSTER_HOME": str(root / "dagster_home")}
+    started = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "calaim_pipeline.cli", "generate", "--out", str(root), "--lines", str(lines),
+         "--plans", PLAN, "--months", MONTH],
+        env=env, check=True, stdout=subprocess.DEVNULL,
+    )
+    generate_s = time.perf_counter() - started
+    csv_file = next((root / "landing" / PLAN / MONTH).glob("encounters*.csv"))
+
+    copy_s, copy_gb, code = measure(
+        [sys.executable, "-c", COPY_SCRIPT, str(csv_file), str(root / "copy.parquet")], env
+    )
+    assert code == 0, "DuckDB copy failed"
+    run_s, run_gb, code = measure(
+        [sys.executable, "-m", "calaim_pipeline.cli", "run", "--plan", PLAN, "--month", MONTH], env
+    )
+    metrics = json.loads(
+        (root / "lake" / "_metrics" / f"plan_code={PLAN}" / f"extract_month={MONTH}" / "metrics.json").read_text()
+    )
+    result = {
+        "lines": lines,
+        "csv_mb": round(csv_file.stat().st_size / 1e6, 1),
+        "generate_s": round(generate_s, 1),
+        "duckdb_copy_s": round(copy_s, 2),
+        "duckdb_copy_peak_rss_gb": round(copy_gb, 2),
+        "pipeline_s": round(run_s, 2),
+        "pipeline_peak_rss_gb": round(run_gb, 2),
+        "ratio_to_copy": round(run_s / copy_s, 2),
+        "pipeline_exit_code": code,
+        "rows_read": metrics["rows_read"],
+        "accepted": metrics["accepted"],
+        "rejected": metrics["rejected"],
+        "stage_timings_s": metrics["timings"],
+    }
+    if not keep:
+        shutil.rmtree(root)
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--lines", type=int, nargs="+", default=[1_000_000, 5_000_000])
+    parser.add_argument("--root", type=Path, default=PROJECT / "bench-output" / "data")
+    parser.add_argument("--keep", action="store_true", help="keep the generated data root")
+    args = parser.parse_args()
+
+    results = []
+    header = f"{'lines':>11} {'copy s':>8} {'copy GB':>8} {'pipeline s':>11} {'pipeline GB':>12} {'ratio':>6}"
+    print(header)
+    for lines in args.lines:
+        r = run_one(lines, args.root, args.keep)
+        results.append(r)
+        print(
+            f"{r['lines']:>11,} {r['duckdb_copy_s']:>8.1f} {r['duckdb_copy_peak_rss_gb']:>8.2f} "
+            f"{r['pipeline_s']:>11.1f} {r['pipeline_peak_rss_gb']:>12.2f} {r['ratio_to_copy']:>6.2f}",
+            flush=True,
+        )
+        print(f"{'':>11} stages: {r['stage_timings_s']}", flush=True)
+    out = PROJECT / "bench-output" / "results.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    history = json.loads(out.read_text()) if out.exists() else []
+    history.append({"at": time.strftime("%Y-%m-%dT%H:%M:%S"), "cpus": os.cpu_count(), "results": results})
+    out.write_text(json.dumps(history, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
