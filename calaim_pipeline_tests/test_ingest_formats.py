@@ -106,4 +106,5 @@ def test_missing_required_column_fails_partition_and_writes_nothing(
     else:
         assert not lines_file.exists()
         assert read_metrics(data_root.lake, "CHG", "2026-09") is None
-    assert not any(data_root.work.glob("*/*")), "scratch files left behind"
+    leftovers = [p.name for p in data_root.work.iterdir() if p.name != "cache"]
+    assert leftovers == [], "scratch files left behind"

@@ -27,7 +27,11 @@ PLAN, MONTH = "LACARE", "2026-09"
 COPY_SCRIPT = """
 import duckdb, sys
 con = duckdb.connect()
-con.execute("COPY (SELECT * FROM read_csv(?, all_varchar=true)) TO '" + sys.argv[2] + "' (FORMAT parquet)", [sys.argv[1]])
+# The floor: read every field as text and write Parquet; skip the injected broken rows it cannot read.
+con.execute(
+    "COPY (SELECT * FROM read_csv(?, all_varchar=true, header=true, delim=',', quote='\\"', "
+    "ignore_errors=true)) TO '" + sys.argv[2] + "' (FORMAT parquet)", [sys.argv[1]]
+)
 """
 
 

@@ -168,10 +168,15 @@ def _load_rosters(
         "coalesce(TRY_CAST(enrollment_end AS DATE), DATE '9999-12-31') AS d_end "
         "FROM members_raw WHERE member_cin IS NOT NULL AND TRY_CAST(enrollment_start AS DATE) IS NOT NULL"
     )
+    # One row per member: roster attributes of the first row and every enrollment span, so the
+    # line rules join once on the CIN instead of running a correlated subquery per line.
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE roster_members AS SELECT member_cin AS roster_cin, "
-        "first(gender) AS roster_gender, first(county_code) AS roster_county "
-        "FROM members_raw WHERE member_cin IS NOT NULL GROUP BY member_cin"
+        "CREATE OR REPLACE TEMP TABLE roster_members AS "
+        "SELECT m.member_cin AS roster_cin, first(m.gender) AS roster_gender, "
+        "first(m.county_code) AS roster_county, "
+        "list({'d_start': r.d_start, 'd_end': r.d_end}) FILTER (r.d_start IS NOT NULL) AS roster_spans "
+        "FROM members_raw m LEFT JOIN (SELECT DISTINCT * FROM roster) r USING (member_cin) "
+        "WHERE m.member_cin IS NOT NULL GROUP BY m.member_cin"
     )
     con.execute(
         "CREATE OR REPLACE TEMP TABLE billing_providers_ok AS SELECT DISTINCT npi FROM providers_raw "
@@ -313,7 +318,7 @@ def run_plan_month(
         con.execute(_lines_view_sql(staged_files))
         con.register("_unparseable", _unparseable_rows(staged_files))
         con.execute("CREATE OR REPLACE TEMP TABLE unparseable AS SELECT * FROM _unparseable")
-        build_lookup_tables(con)
+        build_lookup_tables(con, cache_dir=paths.work / "cache")
         for statement in sql.claim_set_tables_sql():
             con.execute(statement)
         lap("lookups")
@@ -386,4 +391,4 @@ def run_plan_month(
         return PlanMonthResult(drop.plan, drop.month, metrics, timings)
     finally:
         con.close()
-        shutil.rmtree(work_dir, ignore_errors=True)
+        shutil.rmtree(work_dir, ignore_errors=True)  # the cache/ folder beside it stays

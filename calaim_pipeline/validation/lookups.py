@@ -6,9 +6,14 @@ joining the (tiny) list of bad ones is far cheaper than testing every row (stack
 
 from __future__ import annotations
 
+import os
+import tempfile
+from functools import cache
+from importlib.metadata import version
+from pathlib import Path
+
 import duckdb
 import pyarrow as pa
-import simple_icd_10_cm as icd
 
 from calaim_pipeline.catalog import ecm_cs_codes
 from calaim_pipeline.ingest.contract import DIAGNOSIS_COLUMNS
@@ -29,15 +34,41 @@ def npi_check_digit_ok(npi: str) -> bool:
     return (10 - total % 10) % 10 == int(npi[9])
 
 
-def icd10cm_billable(code: str) -> bool:
-    """A billable ICD-10-CM code: in the official list and a leaf (no children)."""
-    try:
-        return icd.is_valid_item(code) and icd.is_leaf(code)
-    except ValueError:
-        return False
+def _billable_from_package() -> list[str]:
+    import simple_icd_10_cm as icd  # parses its bundled list on import (~2.5 s): only when needed
+
+    return sorted(
+        code.replace(".", "")
+        for code in icd.get_all_codes(with_dots=True)
+        if icd.is_leaf(code) and icd.is_category_or_subcategory(code)
+    )
 
 
-def build_lookup_tables(con: duckdb.DuckDBPyConnection) -> None:
+@cache
+def billable_icd10cm_codes(cache_dir: Path | None = None) -> frozenset[str]:
+    """The billable (leaf) ICD-10-CM codes of the official list shipped by simple-icd-10-cm.
+
+    Cached as a text file per package version so a run does not pay the package's parse time.
+    """
+    package_version = version("simple-icd-10-cm")
+    path = (cache_dir or Path(tempfile.gettempdir())) / f"icd10cm-billable-{package_version}.txt"
+    if path.is_file():
+        return frozenset(path.read_text(encoding="ascii").split())
+    codes = _billable_from_package()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".icd-")
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write("\n".join(codes))
+    os.replace(tmp, path)
+    return frozenset(codes)
+
+
+def icd10cm_billable(code: str, cache_dir: Path | None = None) -> bool:
+    """A billable ICD-10-CM code (no dot): in the official list and a leaf (no children)."""
+    return code in billable_icd10cm_codes(cache_dir)
+
+
+def build_lookup_tables(con: duckdb.DuckDBPyConnection, cache_dir: Path | None = None) -> None:
     """Create bad_npis, bad_diagnoses and ecm_cs tables from the `lines` view."""
     npis = con.execute(
         "SELECT DISTINCT v FROM (SELECT billing_npi AS v FROM lines UNION ALL "
@@ -49,7 +80,8 @@ def build_lookup_tables(con: duckdb.DuckDBPyConnection) -> None:
 
     union = " UNION ".join(f"SELECT {col} AS v FROM lines" for col in DIAGNOSIS_COLUMNS)
     codes = con.execute(f"SELECT DISTINCT v FROM ({union}) WHERE v IS NOT NULL").fetchall()
-    bad_codes = [value for (value,) in codes if not icd10cm_billable(value)]
+    billable = billable_icd10cm_codes(cache_dir)
+    bad_codes = [value for (value,) in codes if value not in billable]
     con.register("_bad_dx", pa.table({"code": pa.array(bad_codes, pa.string())}))
     con.execute("CREATE OR REPLACE TEMP TABLE bad_diagnosis_codes AS SELECT code FROM _bad_dx")
 

@@ -185,7 +185,7 @@ def compute(
     )
     ecm_lines, ecm_bad = _one(
         con,
-        "SELECT count(*) FILTER (ecm_cs_allowed IS NOT NULL), "
+        "SELECT count(*) FILTER (is_ecm_cs), "
         "count(*) FILTER (list_contains(own_reject_rule_ids, 'ECM_CS_MODIFIER_MISSING')) FROM judged_final",
     )
     month_start, month_end = month_bounds(month)

@@ -22,6 +22,7 @@ from calaim_pipeline.ingest.contract import (
     CLAIM_LEVEL_COLUMNS,
     DATE_COLUMNS,
     DIAGNOSIS_COLUMNS,
+    ENCOUNTER_COLUMNS,
     MODIFIER_COLUMNS,
     REQUIRED_FOR_INSTITUTIONAL,
     REQUIRED_FOR_PROFESSIONAL,
@@ -75,7 +76,7 @@ def claim_set_tables_sql() -> list[str]:
     key = ", ".join(dup_key_columns())
     return [
         "CREATE OR REPLACE TEMP TABLE disagree_claims AS SELECT claim_id FROM lines "
-        f"WHERE claim_id IS NOT NULL GROUP BY claim_id HAVING count(DISTINCT {claim_hash}) > 1",
+        f"WHERE claim_id IS NOT NULL GROUP BY claim_id HAVING min({claim_hash}) <> max({claim_hash})",
         "CREATE OR REPLACE TEMP TABLE repeated_line_numbers AS SELECT claim_id, line_number "
         "FROM lines WHERE claim_id IS NOT NULL AND line_number IS NOT NULL "
         "GROUP BY ALL HAVING count(*) > 1",
@@ -152,6 +153,7 @@ SELECT l.*,
   rm.roster_cin IS NOT NULL AS member_on_roster,
   rm.roster_gender AS member_gender,
   rm.roster_county AS member_county,
+  rm.roster_spans AS member_spans,
   claim_id IN (SELECT claim_id FROM disagree_claims) AS claim_fields_disagree,
   (claim_id, line_number) IN (SELECT (claim_id, line_number) FROM repeated_line_numbers) AS line_number_repeated,
   pos IN (SELECT pos FROM duplicate_positions) AS duplicate_in_month,
@@ -170,8 +172,8 @@ def flags_sql() -> str:
     """Stage 2: lookups that need the typed dates (enrollment span, ECM/CS effective dates)."""
     return """
 SELECT t.*,
-  EXISTS (SELECT 1 FROM roster r WHERE r.member_cin = t.member_cin
-          AND t.d_from BETWEEN r.d_start AND r.d_end) AS member_enrolled,
+  coalesce(list_bool_or(list_transform(t.member_spans,
+      lambda s: t.d_from BETWEEN s.d_start AND s.d_end)), false) AS member_enrolled,
   e.allowed AS ecm_cs_allowed
 FROM typed t
 LEFT JOIN ecm_cs e ON e.hcpcs = t.procedure_code AND t.d_from BETWEEN e.d_start AND e.d_end
@@ -219,8 +221,17 @@ def judged_sql(rules: list[Rule], values: dict[str, str]) -> str:
         if r.detail
     ]
     details_sql = f"concat_ws('; ', {', '.join(details)})" if details else "NULL"
+    kept = ", ".join(
+        [
+            *ENCOUNTER_COLUMNS,
+            *("source_file", "source_row", "pos"),
+            *DATE_COLUMNS.values(),
+            *("n_units", "n_billed", "n_paid", "line_no"),
+        ]
+    )
     return f"""
-SELECT f.*,
+SELECT {kept},
+  ecm_cs_allowed IS NOT NULL AS is_ecm_cs,
   {ids("reject")} AS own_reject_rule_ids,
   {ids("warn")} AS warn_rule_ids,
   NULLIF({details_sql}, '') AS details
