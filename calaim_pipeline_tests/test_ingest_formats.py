@@ -108,3 +108,21 @@ def test_missing_required_column_fails_partition_and_writes_nothing(
         assert read_metrics(data_root.lake, "CHG", "2026-09") is None
     leftovers = [p.name for p in data_root.work.iterdir() if p.name != "cache"]
     assert leftovers == [], "scratch files left behind"
+
+
+def test_unreadable_file_fails_with_its_name_and_no_member_data(data_root, instance):
+    folder = landing(data_root.root)
+    write_rosters(folder)
+    path = write_csv(folder / "encounters.csv", claims(3))
+    lines = path.read_bytes().split(b"\n")
+    lines[3] = lines[3] + b",EXTRA"  # a bare CR inside a record: DuckDB cannot resynchronise
+    path.write_bytes(b"\n".join(lines))
+
+    result = run_partition(instance, "CHG", "2026-09")
+    assert not result.success
+    message = next(
+        e for e in result.all_events if e.is_step_failure
+    ).step_failure_data.error.message
+    assert "encounters.csv" in message and "cannot be parsed" in message
+    assert "91234567A" not in message and "JANE" not in message
+    assert not partition_file(data_root.lake, "encounter_lines", "CHG", "2026-09").exists()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +41,16 @@ class StagedFile:
 
 def _sql_str(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
+
+
+def _describe_csv_error(exc: duckdb.Error) -> str:
+    """DuckDB's message quotes the offending line (member data): keep only where and what kind."""
+    text = str(exc)
+    line = re.search(r"[Ll]ine:? (\d+)", text)
+    kind = text.split(":", 2)[1].strip() if text.count(":") >= 2 else type(exc).__name__
+    where = f"line {line.group(1)}: " if line else ""
+    first_sentence = kind.split("\n")[0][:120]
+    return f"{where}cannot be parsed as CSV ({first_sentence})"
 
 
 def normalise_header(names: list[str], path: Path) -> dict[str, int]:
@@ -107,7 +118,7 @@ def stage_csv(
             f"COPY (SELECT * FROM {source}) TO {_sql_str(str(staged_path))} (FORMAT parquet)"
         )
     except duckdb.Error as exc:
-        raise ExtractFileError(f"{path.name}: cannot be parsed as CSV: {exc}") from exc
+        raise ExtractFileError(f"{path.name}: {_describe_csv_error(exc)}") from None
     bad = con.execute(
         f"SELECT line, first(csv_line ORDER BY column_idx), string_agg(DISTINCT error_type, '; ') "
         f"FROM {rejects} GROUP BY line ORDER BY line"
