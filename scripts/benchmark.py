@@ -38,7 +38,9 @@ con.execute(
 def measure(command: list[str], env: dict[str, str]) -> tuple[float, float, int]:
     """(wall seconds, peak RSS in GB, exit code) of one child process."""
     started = time.perf_counter()
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=False)
+    proc = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=False
+    )
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - started
     code = os.waitstatus_to_exitcode(status)
@@ -53,9 +55,23 @@ def run_one(lines: int, root: Path, keep: bool) -> dict:
     env = {**os.environ, "CALAIM_DATA_DIR": str(root), "DAGSTER_HOME": str(root / "dagster_home")}
     started = time.perf_counter()
     subprocess.run(
-        [sys.executable, "-m", "calaim_pipeline.cli", "generate", "--out", str(root), "--lines", str(lines),
-         "--plans", PLAN, "--months", MONTH],
-        env=env, check=True, stdout=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "calaim_pipeline.cli",
+            "generate",
+            "--out",
+            str(root),
+            "--lines",
+            str(lines),
+            "--plans",
+            PLAN,
+            "--months",
+            MONTH,
+        ],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
     )
     generate_s = time.perf_counter() - started
     csv_file = next((root / "landing" / PLAN / MONTH).glob("encounters*.csv"))
@@ -68,7 +84,14 @@ def run_one(lines: int, root: Path, keep: bool) -> dict:
         [sys.executable, "-m", "calaim_pipeline.cli", "run", "--plan", PLAN, "--month", MONTH], env
     )
     metrics = json.loads(
-        (root / "lake" / "_metrics" / f"plan_code={PLAN}" / f"extract_month={MONTH}" / "metrics.json").read_text()
+        (
+            root
+            / "lake"
+            / "_metrics"
+            / f"plan_code={PLAN}"
+            / f"extract_month={MONTH}"
+            / "metrics.json"
+        ).read_text()
     )
     result = {
         "lines": lines,
@@ -91,7 +114,9 @@ def run_one(lines: int, root: Path, keep: bool) -> dict:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--lines", type=int, nargs="+", default=[1_000_000, 5_000_000])
     parser.add_argument("--root", type=Path, default=PROJECT / "bench-output" / "data")
     parser.add_argument("--keep", action="store_true", help="keep the generated data root")
@@ -112,7 +137,9 @@ def main() -> int:
     out = PROJECT / "bench-output" / "results.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     history = json.loads(out.read_text()) if out.exists() else []
-    history.append({"at": time.strftime("%Y-%m-%dT%H:%M:%S"), "cpus": os.cpu_count(), "results": results})
+    history.append(
+        {"at": time.strftime("%Y-%m-%dT%H:%M:%S"), "cpus": os.cpu_count(), "results": results}
+    )
     out.write_text(json.dumps(history, indent=2))
     return 0
 
