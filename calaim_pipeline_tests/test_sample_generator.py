@@ -19,9 +19,9 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from calaim_pipeline.ingest.contract import ENCOUNTER_COLUMNS
 from calaim_pipeline.sample import DEFAULT_MONTHS, TRUTH_COLUMNS, generate_sample
 from calaim_pipeline.sample import generator as sample_generator
-from calaim_pipeline.sample.claims import ENCOUNTER_COLUMNS
 
 RULES_YAML = Path(__file__).resolve().parent.parent / "calaim_pipeline" / "catalog" / "rules.yaml"
 SMALL = {"CHG": 300, "HPSM": 200, "LACARE": 500}

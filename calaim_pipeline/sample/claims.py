@@ -10,6 +10,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from calaim_pipeline.ingest.contract import ENCOUNTER_COLUMNS
+
 from .context import (
     DATE_MODULUS,
     MONTH_CLASSES,
@@ -43,39 +45,7 @@ from .vocab import (
     load_ecm_cs,
 )
 
-ENCOUNTER_COLUMNS = (
-    "plan_code",
-    "claim_id",
-    "claim_type",
-    "frequency_code",
-    "original_claim_id",
-    "member_cin",
-    "billing_npi",
-    "billing_taxonomy",
-    "rendering_npi",
-    "rendering_taxonomy",
-    "attending_npi",
-    "facility_type_code",
-    "admission_date",
-    "discharge_date",
-    *(f"diagnosis_{k}" for k in range(1, 13)),
-    "received_date",
-    "paid_date",
-    "line_number",
-    "service_from_date",
-    "service_to_date",
-    "procedure_code",
-    "modifier_1",
-    "modifier_2",
-    "modifier_3",
-    "modifier_4",
-    "revenue_code",
-    "place_of_service",
-    "diagnosis_pointers",
-    "units",
-    "billed_amount",
-    "paid_amount",
-)
+# The generator writes exactly the input contract's columns, in its order.
 COL = {name: i for i, name in enumerate(ENCOUNTER_COLUMNS)}
 HEADER_WIDTH = COL["paid_date"] + 1  # header = the claim-level prefix of a row (28 fields)
 # offsets inside a line list (row index - HEADER_WIDTH)

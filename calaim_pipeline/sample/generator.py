@@ -20,7 +20,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from .claims import COL, ENCOUNTER_COLUMNS, L_BILLED, L_PAID, L_PTR, Claim, money
+from calaim_pipeline.ingest.contract import ENCOUNTER_COLUMNS, MEMBER_COLUMNS, PROVIDER_COLUMNS
+
+from .claims import COL, L_BILLED, L_PAID, L_PTR, Claim, money
 from .claims import build_claim as _build_claim
 from .context import MonthCtx, iso, stable_int
 from .defects import (
@@ -33,7 +35,7 @@ from .defects import (
     outcome_for,
 )
 from .parallel import PARALLEL_MIN_LINES, CleanFeed, make_executor, roster_texts, worker_count
-from .people import EARLIEST_SERVICE, MEMBER_COLUMNS, PROVIDER_COLUMNS, Dedicated, PlanPeople
+from .people import EARLIEST_SERVICE, Dedicated, PlanPeople
 from .vocab import load_plans
 from .writers import EncounterSink, clean_claim_text, csv_field, open_sink
 

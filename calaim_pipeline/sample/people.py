@@ -25,33 +25,6 @@ from .vocab import (
     TAX,
 )
 
-MEMBER_COLUMNS = (
-    "member_cin",
-    "last_name",
-    "first_name",
-    "birth_date",
-    "gender",
-    "address_line_1",
-    "city",
-    "state",
-    "zip",
-    "county_code",
-    "enrollment_start",
-    "enrollment_end",
-)
-PROVIDER_COLUMNS = (
-    "npi",
-    "entity_type",
-    "name",
-    "first_name",
-    "taxonomy",
-    "tax_id",
-    "address_line_1",
-    "city",
-    "state",
-    "zip",
-)
-
 ENROLL_START = "2020-01-01"
 # Members with two spans: an old closed span and the current open one (both before any service).
 TWO_SPAN_FIRST = ("2018-07-01", "2019-10-31")
