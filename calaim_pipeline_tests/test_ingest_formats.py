@@ -126,3 +126,26 @@ def test_unreadable_file_fails_with_its_name_and_no_member_data(data_root, insta
     assert "encounters.csv" in message and "cannot be parsed" in message
     assert "91234567A" not in message and "JANE" not in message
     assert not partition_file(data_root.lake, "encounter_lines", "CHG", "2026-09").exists()
+
+
+def test_line_numbers_stay_exact_in_a_badly_broken_file(data_root, instance):
+    """Past 256 unparseable rows a file takes the ASOF lookup path; numbers must not drift."""
+    folder = landing(data_root.root)
+    write_rosters(folder)
+    rows = claims(90, lines_per_claim=4)  # 360 lines; claim n = lines 4n+2 .. 4n+5
+    path = write_csv(folder / "encounters.csv", rows)
+    lines = path.read_bytes().split(b"\r\n")
+    broken = set(range(2, 362, 4)) | set(range(3, 362, 4)) | set(range(4, 362, 4)) | {5}
+    for number in sorted(broken):  # 271 broken rows: the first three lines of every claim, + one
+        lines[number - 1] += b",EXTRA"
+    path.write_bytes(b"\r\n".join(lines))
+
+    run_partition(instance, "CHG", "2026-09")
+    metrics = read_metrics(data_root.lake, "CHG", "2026-09")
+    assert metrics["unparseable"] == len(broken) > 256
+    rejects = _lake_rows(data_root, "encounter_rejects")
+    assert sorted(r[3] for r in rejects) == list(range(2, 362))  # every line accounted for, once
+    parsed = {r[3]: r for r in rejects if r[4] == ["CLAIM_HAS_REJECTED_LINE"]}
+    assert sorted(parsed) == sorted(set(range(2, 362)) - broken)
+    for line, row in parsed.items():  # the 4th line of claim n sits on physical line 4n + 5
+        assert row[0] == f"C{(line - 5) // 4:05d}" and row[1] == "4"  # rejects keep raw text

@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 import pyarrow.parquet as pq
 
-from calaim_pipeline.ingest.contract import ENCOUNTER_COLUMNS
+from calaim_pipeline.ingest.contract import DIAGNOSIS_COLUMNS, ENCOUNTER_COLUMNS
 
 
 class ExtractFileError(ValueError):
@@ -26,21 +26,45 @@ class ExtractFileError(ValueError):
 
 @dataclass
 class StagedFile:
-    """One input file after staging: where its records are and how they map to contract columns."""
+    """One input file after staging: its records as clean contract columns, in file order.
+
+    The staged Parquet has exactly `columns` (trimmed text, empty -> NULL, the contract's
+    normalisations), so later passes read plain columns instead of re-cleaning every time.
+    """
 
     index: int
     path: Path
     staged_path: Path
     kind: str  # "csv" or "parquet"
-    column_sources: dict[str, str]  # contract column -> column name in staged_path
+    columns: tuple[str, ...]
     extra_columns: list[str]
+    claim_id_position: int | None = None  # where claim_id sits in a raw CSV record
     records: int = 0
     unparseable: list[dict] = field(default_factory=list)  # {line, raw_text, error}
-    reject_lines: list[int] = field(default_factory=list)
+
+    @property
+    def reject_lines(self) -> list[int]:
+        return [row["line"] for row in self.unparseable]
+
+
+def clean_column_sql(name: str, source: str | None) -> str:
+    """A raw column as contract text: trimmed, empty -> NULL, with the contract's normalisations."""
+    if source is None:
+        return f"CAST(NULL AS VARCHAR) AS {name}"
+    text = f"NULLIF(TRIM(CAST({_sql_ident(source)} AS VARCHAR)), '')"
+    if name in DIAGNOSIS_COLUMNS:
+        text = f"NULLIF(upper(replace({text}, '.', '')), '')"
+    elif name == "revenue_code":
+        text = f"(CASE WHEN regexp_full_match({text}, '[0-9]{{3}}') THEN '0' || {text} ELSE {text} END)"
+    return f"{text} AS {name}"
 
 
 def _sql_str(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
+
+
+def _sql_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _describe_csv_error(exc: duckdb.Error) -> str:
@@ -91,6 +115,10 @@ def check_required(path: Path, present: set[str], required: tuple[str, ...]) -> 
         )
 
 
+def _clean_select(sources: dict[str, str], columns: tuple[str, ...]) -> str:
+    return ", ".join(clean_column_sql(name, sources.get(name)) for name in columns)
+
+
 def stage_csv(
     con: duckdb.DuckDBPyConnection,
     path: Path,
@@ -99,12 +127,11 @@ def stage_csv(
     required: tuple[str, ...],
     known_columns: tuple[str, ...] = ENCOUNTER_COLUMNS,
 ) -> StagedFile:
-    """Copy a CSV (or .csv.gz) to Parquet in file order; unparseable records go to `unparseable`."""
+    """Copy a CSV (or .csv.gz) to clean Parquet in file order; unparseable records are kept aside."""
     header = read_csv_header(path)
     positions = normalise_header(header, path)
     check_required(path, set(positions), required)
-    columns = {f"c{i}": "VARCHAR" for i in range(len(header))}
-    column_spec = "{" + ", ".join(f"{_sql_str(k)}: 'VARCHAR'" for k in columns) + "}"
+    column_spec = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(header))) + "}"
     rejects, scans = f"rejects_{index}", f"scans_{index}"
     con.execute(f"DROP TABLE IF EXISTS {rejects}; DROP TABLE IF EXISTS {scans}")
     source = (
@@ -113,9 +140,11 @@ def stage_csv(
         f"store_rejects=true, rejects_table='{rejects}', rejects_scan='{scans}', rejects_limit=0, "
         f"max_line_size=1048576)"
     )
+    sources = {name: f"c{pos}" for name, pos in positions.items() if name in known_columns}
     try:
         con.execute(
-            f"COPY (SELECT * FROM {source}) TO {_sql_str(str(staged_path))} (FORMAT parquet)"
+            f"COPY (SELECT {_clean_select(sources, known_columns)} FROM {source}) "
+            f"TO {_sql_str(str(staged_path))} (FORMAT parquet)"
         )
     except duckdb.Error as exc:
         raise ExtractFileError(f"{path.name}: {_describe_csv_error(exc)}") from None
@@ -123,17 +152,16 @@ def stage_csv(
         f"SELECT line, first(csv_line ORDER BY column_idx), string_agg(DISTINCT error_type, '; ') "
         f"FROM {rejects} GROUP BY line ORDER BY line"
     ).fetchall()
-    staged = StagedFile(
+    return StagedFile(
         index=index,
         path=path,
         staged_path=staged_path,
         kind="csv",
-        column_sources={
-            name: f"c{pos}" for name, pos in positions.items() if name in known_columns
-        },
+        columns=known_columns,
         extra_columns=[
             header[pos].strip() for name, pos in positions.items() if name not in known_columns
         ],
+        claim_id_position=positions.get("claim_id"),
         records=pq.ParquetFile(staged_path).metadata.num_rows,
         # DuckDB hands back the record with the previous line end attached on CRLF files.
         unparseable=[
@@ -141,34 +169,41 @@ def stage_csv(
             for line, raw, err in bad
         ],
     )
-    staged.reject_lines = [row["line"] for row in staged.unparseable]
-    return staged
 
 
 def stage_parquet(
+    con: duckdb.DuckDBPyConnection,
     path: Path,
     index: int,
+    staged_path: Path,
     required: tuple[str, ...],
     known_columns: tuple[str, ...] = ENCOUNTER_COLUMNS,
 ) -> StagedFile:
-    """A Parquet extract is read in place; only its header is checked here."""
+    """Copy a Parquet extract to clean contract columns (dates and decimals become their text)."""
     try:
-        metadata = pq.ParquetFile(path)
+        names = list(pq.ParquetFile(path).schema_arrow.names)
     except Exception as exc:  # pyarrow raises several types for a broken file
         raise ExtractFileError(f"{path.name}: not a readable Parquet file: {exc}") from exc
-    names = list(metadata.schema_arrow.names)
     positions = normalise_header(names, path)
     check_required(path, set(positions), required)
+    sources = {name: names[pos] for name, pos in positions.items() if name in known_columns}
+    try:
+        con.execute(
+            f"COPY (SELECT {_clean_select(sources, known_columns)} FROM read_parquet({_sql_str(str(path))})) "
+            f"TO {_sql_str(str(staged_path))} (FORMAT parquet)"
+        )
+    except duckdb.Error as exc:
+        raise ExtractFileError(
+            f"{path.name}: cannot be read as Parquet ({type(exc).__name__})"
+        ) from None
     return StagedFile(
         index=index,
         path=path,
-        staged_path=path,
+        staged_path=staged_path,
         kind="parquet",
-        column_sources={
-            name: names[pos] for name, pos in positions.items() if name in known_columns
-        },
+        columns=known_columns,
         extra_columns=[names[pos] for name, pos in positions.items() if name not in known_columns],
-        records=metadata.metadata.num_rows,
+        records=pq.ParquetFile(staged_path).metadata.num_rows,
     )
 
 
@@ -180,29 +215,44 @@ def stage_file(
     required: tuple[str, ...],
     known_columns: tuple[str, ...] = ENCOUNTER_COLUMNS,
 ) -> StagedFile:
+    staged_path = work_dir / f"staged_{index}.parquet"
     if path.name.endswith(".parquet"):
-        return stage_parquet(path, index, required, known_columns)
-    return stage_csv(
-        con, path, index, work_dir / f"staged_{index}.parquet", required, known_columns
-    )
+        return stage_parquet(con, path, index, staged_path, required, known_columns)
+    return stage_csv(con, path, index, staged_path, required, known_columns)
 
 
-def source_row_sql(staged: StagedFile) -> str:
-    """SQL for a record's physical line number (header = line 1) from its position in the file.
-
-    Good records sit on the lines the unparseable ones do not take; with the rejected lines sorted,
-    the i-th of them is preceded by (line - 2 - i) good records, so an ASOF lookup on the record
-    position gives how many rejected lines come before it. Records with embedded line breaks would
-    shift this count; the contract's CSVs have none (docs/decisions.md).
-    """
-    if not staged.reject_lines:
-        return "file_row_number + 2"
-    return "file_row_number + 2 + coalesce(_shift.shift, 0)"
+# Up to this many unparseable records a file, line numbers come from a short list in the SQL;
+# beyond it (a badly broken file) an ASOF join does the same lookup.
+INLINE_SHIFT_LIMIT = 256
 
 
 def reject_shift_values(staged: StagedFile) -> list[tuple[int, int]]:
-    """(good records before the reject, rejected lines up to it) pairs for the ASOF lookup."""
+    """(good records before the reject, rejected lines up to it) pairs, one per distinct offset.
+
+    Good records sit on the lines the unparseable ones do not take; with the rejected lines sorted,
+    the i-th of them is preceded by (line - 2 - i) good records.
+    """
     shifts: dict[int, int] = {}
     for i, line in enumerate(sorted(staged.reject_lines)):
         shifts[line - 2 - i] = i + 1
     return sorted(shifts.items())
+
+
+def source_row_sql(staged: StagedFile, record: str = "file_row_number") -> str:
+    """SQL for a record's physical line number (header = line 1) from its 0-based position.
+
+    A plain expression (no join), so passes that never read source_row do not pay for it.
+    Records with embedded line breaks would shift this count; the contract's CSVs have none.
+    """
+    pairs = reject_shift_values(staged)
+    if not pairs:
+        return f"({record} + 2)"
+    if len(pairs) <= INLINE_SHIFT_LIMIT:
+        offsets = ", ".join(str(k) for k, _ in pairs)
+        counts = ", ".join(str(n) for _, n in pairs)
+        # The count of rejected lines before this record: the last offset <= record picks it.
+        return (
+            f"({record} + 2 + coalesce([0, {counts}]"
+            f"[1 + len(list_filter([{offsets}], lambda k: k <= {record}))], 0))"
+        )
+    return f"({record} + 2 + coalesce(_shift.shift, 0))"

@@ -35,6 +35,7 @@ from calaim_pipeline.ingest.contract import (
 )
 from calaim_pipeline.ingest.landing import PlanMonthDrop
 from calaim_pipeline.ingest.reader import (
+    INLINE_SHIFT_LIMIT,
     StagedFile,
     reject_shift_values,
     source_row_sql,
@@ -75,18 +76,15 @@ def connect(work_dir: Path) -> duckdb.DuckDBPyConnection:
 def _lines_view_sql(staged_files: list[StagedFile]) -> str:
     parts = []
     for staged in staged_files:
-        columns = ",\n    ".join(
-            sql.clean_column_sql(name, staged.column_sources.get(name))
-            for name in ENCOUNTER_COLUMNS
-        )
+        columns = ", ".join(ENCOUNTER_COLUMNS)
         source = f"read_parquet({sql.sql_str(str(staged.staged_path))}, file_row_number=true) src"
         join = ""
-        if staged.reject_lines:
+        if len(reject_shift_values(staged)) > INLINE_SHIFT_LIMIT:
             join = f" ASOF LEFT JOIN reject_shift_{staged.index} _shift ON src.file_row_number >= _shift.k"
         parts.append(
             f"SELECT {columns},\n    {sql.sql_str(staged.path.name)} AS source_file, "
-            f"{staged.index} AS file_index, src.file_row_number + 1 AS source_record, "
-            f"CAST({source_row_sql(staged)} AS BIGINT) AS source_row, "
+            f"{staged.index} AS file_index, "
+            f"CAST({source_row_sql(staged, 'src.file_row_number')} AS BIGINT) AS source_row, "
             f"CAST({staged.index} AS BIGINT) * {sql.POSITION_STRIDE} + src.file_row_number AS pos\n"
             f"  FROM {source}{join}"
         )
@@ -94,9 +92,10 @@ def _lines_view_sql(staged_files: list[StagedFile]) -> str:
 
 
 def _register_reject_shifts(con: duckdb.DuckDBPyConnection, staged_files: list[StagedFile]) -> None:
+    """Lookup tables for the (rare) files with too many broken rows for the inline expression."""
     for staged in staged_files:
-        if staged.reject_lines:
-            pairs = reject_shift_values(staged)
+        pairs = reject_shift_values(staged)
+        if len(pairs) > INLINE_SHIFT_LIMIT:
             table = pa.table({"k": [p[0] for p in pairs], "shift": [p[1] for p in pairs]})
             con.register(f"_shift_{staged.index}", table)
             con.execute(
@@ -109,10 +108,7 @@ def _unparseable_rows(staged_files: list[StagedFile]) -> pa.Table:
     """Unparseable records with a best-effort claim id read from the claim_id column position."""
     files, lines, raws, errors, claims = [], [], [], [], []
     for staged in staged_files:
-        if not staged.unparseable:
-            continue  # only CSV files have unparseable records; their columns are named c<position>
-        claim_col = staged.column_sources.get("claim_id")
-        position = int(claim_col[1:]) if claim_col else None
+        position = staged.claim_id_position
         for row in staged.unparseable:
             fields = next(csv.reader(io.StringIO(row["raw_text"])), [])
             guess = (
@@ -145,10 +141,7 @@ def _stage_roster(
     required: tuple[str, ...],
 ) -> tuple[StagedFile, str]:
     staged = stage_csv(con, path, index, work_dir / f"{path.stem}.parquet", required, columns)
-    select = ", ".join(
-        sql.clean_column_sql(name, staged.column_sources.get(name)) for name in columns
-    )
-    return staged, f"SELECT {select} FROM read_parquet({sql.sql_str(str(staged.staged_path))})"
+    return staged, f"SELECT * FROM read_parquet({sql.sql_str(str(staged.staged_path))})"
 
 
 def _load_rosters(

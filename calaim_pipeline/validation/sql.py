@@ -45,18 +45,6 @@ def sql_list(values: list[str] | tuple[str, ...]) -> str:
     return ", ".join(sql_str(v) for v in values)
 
 
-def clean_column_sql(name: str, source: str | None) -> str:
-    """A raw column as contract text: trimmed, empty -> NULL, with the contract's normalisations."""
-    if source is None:
-        return f"CAST(NULL AS VARCHAR) AS {name}"
-    text = f"NULLIF(TRIM(CAST(\"{source}\" AS VARCHAR)), '')"
-    if name in DIAGNOSIS_COLUMNS:
-        text = f"NULLIF(upper(replace({text}, '.', '')), '')"
-    elif name == "revenue_code":
-        text = f"(CASE WHEN regexp_full_match({text}, '[0-9]{{3}}') THEN '0' || {text} ELSE {text} END)"
-    return f"{text} AS {name}"
-
-
 def dup_key_columns() -> list[str]:
     """The service-line identity PACES compares (domain.md): member, NPIs, date, code, modifiers."""
     return [
