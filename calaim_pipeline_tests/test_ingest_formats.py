@@ -106,8 +106,7 @@ def test_missing_required_column_fails_partition_and_writes_nothing(
     else:
         assert not lines_file.exists()
         assert read_metrics(data_root.lake, "CHG", "2026-09") is None
-    leftovers = [p.name for p in data_root.work.iterdir() if p.name != "cache"]
-    assert leftovers == [], "scratch files left behind"
+    assert list(data_root.work.iterdir()) == [], "scratch files left behind"
 
 
 def test_unreadable_file_fails_with_its_name_and_no_member_data(data_root, instance):

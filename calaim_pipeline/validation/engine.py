@@ -311,7 +311,7 @@ def run_plan_month(
         con.execute(_lines_view_sql(staged_files))
         con.register("_unparseable", _unparseable_rows(staged_files))
         con.execute("CREATE OR REPLACE TEMP TABLE unparseable AS SELECT * FROM _unparseable")
-        build_lookup_tables(con, cache_dir=paths.work / "cache")
+        build_lookup_tables(con)
         for statement in sql.claim_set_tables_sql():
             con.execute(statement)
         lap("lookups")
@@ -321,14 +321,16 @@ def run_plan_month(
         line_rules = [r for r in load_rules() if r.stage == "line"]
         con.execute(f"CREATE OR REPLACE TEMP VIEW typed AS {sql.typed_sql(thresholds)}")
         con.execute(f"CREATE OR REPLACE TEMP VIEW flags AS {sql.flags_sql()}")
-        judged_path = work_dir / "judged.parquet"
-        _copy(con, sql.judged_sql(line_rules, values), judged_path)
+        # Judged rows go to a scratch DuckDB file: native storage writes faster than Parquet and
+        # spills to disk under the memory limit, so the split and metrics passes read it cheaply.
+        con.execute(f"ATTACH {sql.sql_str(str(work_dir / 'scratch.duckdb'))} AS scratch")
+        con.execute(f"CREATE TABLE scratch.judged AS {sql.judged_sql(line_rules, values)}")
         lap("judge")
 
         # Claim atomicity: a claim with any rejected line (or an unparseable row naming it) is held.
         con.execute(
             "CREATE OR REPLACE TEMP TABLE rejected_claims AS "
-            f"SELECT DISTINCT claim_id FROM read_parquet({sql.sql_str(str(judged_path))}) "
+            "SELECT DISTINCT claim_id FROM scratch.judged "
             "WHERE len(own_reject_rule_ids) > 0 AND claim_id IS NOT NULL "
             "UNION SELECT claim_id_guess FROM unparseable WHERE claim_id_guess IS NOT NULL"
         )
@@ -337,7 +339,7 @@ def run_plan_month(
             "WHEN len(own_reject_rule_ids) > 0 THEN own_reject_rule_ids "
             f"WHEN claim_id IN (SELECT claim_id FROM rejected_claims) THEN ['{CLAIM_RULE}'] "
             "ELSE CAST([] AS VARCHAR[]) END AS rule_ids "
-            f"FROM read_parquet({sql.sql_str(str(judged_path))})"
+            "FROM scratch.judged"
         )
         out = work_dir / "out"
         out.mkdir()
@@ -384,4 +386,4 @@ def run_plan_month(
         return PlanMonthResult(drop.plan, drop.month, metrics, timings)
     finally:
         con.close()
-        shutil.rmtree(work_dir, ignore_errors=True)  # the cache/ folder beside it stays
+        shutil.rmtree(work_dir, ignore_errors=True)

@@ -44,6 +44,11 @@ def _billable_from_package() -> list[str]:
     )
 
 
+def user_cache_dir() -> Path:
+    """Per-user cache ($XDG_CACHE_HOME or ~/.cache): derived reference data shared by data roots."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "calaim-pipeline"
+
+
 @cache
 def billable_icd10cm_codes(cache_dir: Path | None = None) -> frozenset[str]:
     """The billable (leaf) ICD-10-CM codes of the official list shipped by simple-icd-10-cm.
@@ -51,7 +56,7 @@ def billable_icd10cm_codes(cache_dir: Path | None = None) -> frozenset[str]:
     Cached as a text file per package version so a run does not pay the package's parse time.
     """
     package_version = version("simple-icd-10-cm")
-    path = (cache_dir or Path(tempfile.gettempdir())) / f"icd10cm-billable-{package_version}.txt"
+    path = (cache_dir or user_cache_dir()) / f"icd10cm-billable-{package_version}.txt"
     if path.is_file():
         return frozenset(path.read_text(encoding="ascii").split())
     codes = _billable_from_package()
