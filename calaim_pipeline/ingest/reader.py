@@ -221,38 +221,37 @@ def stage_file(
     return stage_csv(con, path, index, staged_path, required, known_columns)
 
 
-# Up to this many unparseable records a file, line numbers come from a short list in the SQL;
-# beyond it (a badly broken file) an ASOF join does the same lookup.
-INLINE_SHIFT_LIMIT = 256
+SHIFT_BUCKET = 4096  # records per bucket of the line-number lookup
 
 
-def reject_shift_values(staged: StagedFile) -> list[tuple[int, int]]:
-    """(good records before the reject, rejected lines up to it) pairs, one per distinct offset.
+def reject_offsets(staged: StagedFile) -> list[int]:
+    """For each unparseable record, how many good records precede it in the file.
 
-    Good records sit on the lines the unparseable ones do not take; with the rejected lines sorted,
-    the i-th of them is preceded by (line - 2 - i) good records.
+    Good records sit on the lines the unparseable ones do not take: with the rejected lines
+    sorted, the i-th of them is preceded by (line - 2 - i) good records. A good record at 0-based
+    position r therefore has as many rejected lines before it as there are offsets <= r.
     """
-    shifts: dict[int, int] = {}
-    for i, line in enumerate(sorted(staged.reject_lines)):
-        shifts[line - 2 - i] = i + 1
-    return sorted(shifts.items())
+    return [line - 2 - i for i, line in enumerate(sorted(staged.reject_lines))]
 
 
-def source_row_sql(staged: StagedFile, record: str = "file_row_number") -> str:
-    """SQL for a record's physical line number (header = line 1) from its 0-based position.
-
-    A plain expression (no join), so passes that never read source_row do not pay for it.
-    Records with embedded line breaks would shift this count; the contract's CSVs have none.
-    """
-    pairs = reject_shift_values(staged)
-    if not pairs:
-        return f"({record} + 2)"
-    if len(pairs) <= INLINE_SHIFT_LIMIT:
-        offsets = ", ".join(str(k) for k, _ in pairs)
-        counts = ", ".join(str(n) for _, n in pairs)
-        # The count of rejected lines before this record: the last offset <= record picks it.
-        return (
-            f"({record} + 2 + coalesce([0, {counts}]"
-            f"[1 + len(list_filter([{offsets}], lambda k: k <= {record}))], 0))"
-        )
-    return f"({record} + 2 + coalesce(_shift.shift, 0))"
+def shift_buckets(staged: StagedFile) -> list[dict]:
+    """Rows of the line-number lookup: per bucket of records, the rejects before the bucket and
+    the offsets inside it. Empty for a file without unparseable records."""
+    offsets = reject_offsets(staged)
+    if not offsets:
+        return []
+    rows = []
+    position = 0
+    last_bucket = max(staged.records, offsets[-1] + 1) // SHIFT_BUCKET
+    for bucket in range(last_bucket + 1):
+        end = (bucket + 1) * SHIFT_BUCKET
+        base = position
+        inside = []
+        while position < len(offsets) and offsets[position] < end:
+            inside.append(offsets[position])
+            position += 1
+        if inside or base:
+            rows.append(
+                {"file_index": staged.index, "bucket": bucket, "base": base, "offsets": inside}
+            )
+    return rows

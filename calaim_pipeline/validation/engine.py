@@ -34,14 +34,7 @@ from calaim_pipeline.ingest.contract import (
     PROVIDER_REQUIRED,
 )
 from calaim_pipeline.ingest.landing import PlanMonthDrop
-from calaim_pipeline.ingest.reader import (
-    INLINE_SHIFT_LIMIT,
-    StagedFile,
-    reject_shift_values,
-    source_row_sql,
-    stage_csv,
-    stage_file,
-)
+from calaim_pipeline.ingest.reader import StagedFile, shift_buckets, stage_csv, stage_file
 from calaim_pipeline.months import month_bounds
 from calaim_pipeline.settings import DataPaths, Thresholds
 from calaim_pipeline.validation import metrics as metrics_sql
@@ -74,34 +67,30 @@ def connect(work_dir: Path) -> duckdb.DuckDBPyConnection:
 
 
 def _lines_view_sql(staged_files: list[StagedFile]) -> str:
-    parts = []
-    for staged in staged_files:
-        columns = ", ".join(ENCOUNTER_COLUMNS)
-        source = f"read_parquet({sql.sql_str(str(staged.staged_path))}, file_row_number=true) src"
-        join = ""
-        if len(reject_shift_values(staged)) > INLINE_SHIFT_LIMIT:
-            join = f" ASOF LEFT JOIN reject_shift_{staged.index} _shift ON src.file_row_number >= _shift.k"
-        parts.append(
-            f"SELECT {columns},\n    {sql.sql_str(staged.path.name)} AS source_file, "
-            f"{staged.index} AS file_index, "
-            f"CAST({source_row_sql(staged, 'src.file_row_number')} AS BIGINT) AS source_row, "
-            f"CAST({staged.index} AS BIGINT) * {sql.POSITION_STRIDE} + src.file_row_number AS pos\n"
-            f"  FROM {source}{join}"
-        )
+    """All staged files as one relation; `record` is the 0-based position within the file."""
+    parts = [
+        f"SELECT {', '.join(ENCOUNTER_COLUMNS)}, {sql.sql_str(staged.path.name)} AS source_file, "
+        f"{staged.index} AS file_index, file_row_number AS record, "
+        f"CAST({staged.index} AS BIGINT) * {sql.POSITION_STRIDE} + file_row_number AS pos "
+        f"FROM read_parquet({sql.sql_str(str(staged.staged_path))}, file_row_number=true)"
+        for staged in staged_files
+    ]
     return "CREATE OR REPLACE TEMP VIEW lines AS\n" + "\nUNION ALL\n".join(parts)
 
 
-def _register_reject_shifts(con: duckdb.DuckDBPyConnection, staged_files: list[StagedFile]) -> None:
-    """Lookup tables for the (rare) files with too many broken rows for the inline expression."""
-    for staged in staged_files:
-        pairs = reject_shift_values(staged)
-        if len(pairs) > INLINE_SHIFT_LIMIT:
-            table = pa.table({"k": [p[0] for p in pairs], "shift": [p[1] for p in pairs]})
-            con.register(f"_shift_{staged.index}", table)
-            con.execute(
-                f"CREATE OR REPLACE TEMP TABLE reject_shift_{staged.index} AS "
-                f"SELECT CAST(k AS BIGINT) AS k, shift FROM _shift_{staged.index}"
-            )
+def _register_shift_buckets(con: duckdb.DuckDBPyConnection, staged_files: list[StagedFile]) -> None:
+    """The lookup that turns a record position into its physical line (see reader.shift_buckets)."""
+    rows = [row for staged in staged_files for row in shift_buckets(staged)]
+    schema = pa.schema(
+        [
+            ("file_index", pa.int64()),
+            ("bucket", pa.int64()),
+            ("base", pa.int64()),
+            ("offsets", pa.list_(pa.int64())),
+        ]
+    )
+    con.register("_shift_buckets", pa.Table.from_pylist(rows, schema=schema))
+    con.execute("CREATE OR REPLACE TEMP TABLE shift_buckets AS SELECT * FROM _shift_buckets")
 
 
 def _unparseable_rows(staged_files: list[StagedFile]) -> pa.Table:
@@ -307,7 +296,7 @@ def run_plan_month(
         lap("stage")
 
         con.execute("SET preserve_insertion_order = false")
-        _register_reject_shifts(con, staged_files)
+        _register_shift_buckets(con, staged_files)
         con.execute(_lines_view_sql(staged_files))
         con.register("_unparseable", _unparseable_rows(staged_files))
         con.execute("CREATE OR REPLACE TEMP TABLE unparseable AS SELECT * FROM _unparseable")

@@ -27,6 +27,7 @@ from calaim_pipeline.ingest.contract import (
     REQUIRED_FOR_INSTITUTIONAL,
     REQUIRED_FOR_PROFESSIONAL,
 )
+from calaim_pipeline.ingest.reader import SHIFT_BUCKET
 from calaim_pipeline.settings import Thresholds
 
 DATE_SHAPE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
@@ -150,9 +151,12 @@ SELECT l.*,
           lambda p: TRY_CAST(TRIM(p) AS INTEGER) BETWEEN 1 AND 12
                AND [{", ".join(DIAGNOSIS_COLUMNS)}][TRY_CAST(TRIM(p) AS INTEGER)] IS NOT NULL), 'bool_and')
     AS pointers_ok,
-  {_units_bound_sql(thresholds)} AS units_bound
+  {_units_bound_sql(thresholds)} AS units_bound,
+  l.record + 2 + coalesce(sb.base, 0)
+    + coalesce(len(list_filter(sb.offsets, lambda a: a <= l.record)), 0) AS source_row
 FROM lines l
 LEFT JOIN roster_members rm ON rm.roster_cin = l.member_cin
+LEFT JOIN shift_buckets sb ON sb.file_index = l.file_index AND sb.bucket = l.record // {SHIFT_BUCKET}
 """
 
 
