@@ -42,7 +42,6 @@ from calaim_pipeline.validation import sql
 from calaim_pipeline.validation.contract_schema import validate_accepted_file
 from calaim_pipeline.validation.lookups import build_lookup_tables
 
-CLAIM_RULE = "CLAIM_HAS_REJECTED_LINE"
 UNPARSEABLE_RULE = "ROW_UNPARSEABLE"
 
 
@@ -310,26 +309,19 @@ def run_plan_month(
         line_rules = [r for r in load_rules() if r.stage == "line"]
         con.execute(f"CREATE OR REPLACE TEMP VIEW typed AS {sql.typed_sql(thresholds)}")
         con.execute(f"CREATE OR REPLACE TEMP VIEW flags AS {sql.flags_sql()}")
-        # Judged rows go to a scratch DuckDB file: native storage writes faster than Parquet and
-        # spills to disk under the memory limit, so the split and metrics passes read it cheaply.
+        # Verdicts (rows where a rule fired) go to a scratch DuckDB file that spills to disk.
         con.execute(f"ATTACH {sql.sql_str(str(work_dir / 'scratch.duckdb'))} AS scratch")
-        con.execute(f"CREATE TABLE scratch.judged AS {sql.judged_sql(line_rules, values)}")
+        con.execute(f"CREATE TABLE scratch.verdicts AS {sql.verdicts_sql(line_rules, values)}")
         lap("judge")
 
         # Claim atomicity: a claim with any rejected line (or an unparseable row naming it) is held.
         con.execute(
             "CREATE OR REPLACE TEMP TABLE rejected_claims AS "
-            "SELECT DISTINCT claim_id FROM scratch.judged "
+            "SELECT DISTINCT claim_id FROM scratch.verdicts "
             "WHERE len(own_reject_rule_ids) > 0 AND claim_id IS NOT NULL "
             "UNION SELECT claim_id_guess FROM unparseable WHERE claim_id_guess IS NOT NULL"
         )
-        con.execute(
-            "CREATE OR REPLACE TEMP VIEW judged_final AS SELECT *, CASE "
-            "WHEN len(own_reject_rule_ids) > 0 THEN own_reject_rule_ids "
-            f"WHEN claim_id IN (SELECT claim_id FROM rejected_claims) THEN ['{CLAIM_RULE}'] "
-            "ELSE CAST([] AS VARCHAR[]) END AS rule_ids "
-            "FROM scratch.judged"
-        )
+        con.execute(f"CREATE OR REPLACE TEMP VIEW judged_final AS {sql.judged_final_sql()}")
         out = work_dir / "out"
         out.mkdir()
         _copy(con, _accepted_sql(drop.plan, drop.month), out / "encounter_lines.parquet")

@@ -22,10 +22,9 @@ from calaim_pipeline.ingest.contract import (
 from calaim_pipeline.ingest.reader import StagedFile
 from calaim_pipeline.months import month_bounds, shift_month
 from calaim_pipeline.settings import Thresholds
-from calaim_pipeline.validation.sql import sql_list, sql_str
+from calaim_pipeline.validation.sql import CLAIM_RULE, sql_list, sql_str, typed_values_sql
 
 EXAMPLES_PER_RULE = 5
-CLAIM_RULE = "CLAIM_HAS_REJECTED_LINE"
 
 
 def _one(con: duckdb.DuckDBPyConnection, query: str) -> tuple:
@@ -77,7 +76,7 @@ def _completeness(con: duckdb.DuckDBPyConnection, thresholds: Thresholds) -> dic
     for column, scope in scopes.items():
         selects.append(f"count(*) FILTER ({scope})")
         selects.append(f"count(*) FILTER ({scope} AND {column} IS NOT NULL)")
-    row = _one(con, f"SELECT {', '.join(selects)} FROM judged_final")
+    row = _one(con, f"SELECT {', '.join(selects)} FROM lines")
     result = {}
     for i, column in enumerate(scopes):
         applicable, filled = int(row[2 * i]), int(row[2 * i + 1])
@@ -101,7 +100,7 @@ def _family_validity(
             if ids
             else "0"
         )
-    row = _one(con, f"SELECT {', '.join(selects)} FROM judged_final")
+    row = _one(con, f"SELECT {', '.join(selects)} FROM scratch.verdicts")
     result = {}
     for family, failed in zip(FAMILIES, row, strict=True):
         failed = int(failed) + (unparseable if family == "validity" else 0)
@@ -114,12 +113,15 @@ def _family_validity(
 
 def _examples(con: duckdb.DuckDBPyConnection, out_dir: Path) -> dict[str, list[dict]]:
     rejects = sql_str(str(out_dir / "encounter_rejects.parquet"))
+    accepted = sql_str(str(out_dir / "encounter_lines.parquet"))
     rows = con.execute(
         f"""
         WITH flat AS (
-          SELECT unnest(rule_ids) AS rule_id, claim_id, source_file, source_row FROM read_parquet({rejects})
+          SELECT unnest(list_concat(rule_ids, warn_rule_ids)) AS rule_id, claim_id, source_file, source_row
+          FROM read_parquet({rejects})
           UNION ALL
-          SELECT unnest(warn_rule_ids), claim_id, source_file, source_row FROM judged_final
+          SELECT unnest(warn_rule_ids), claim_id, source_file, source_row
+          FROM read_parquet({accepted}) WHERE len(warn_rule_ids) > 0
         )
         SELECT rule_id, claim_id, source_file, source_row FROM (
           SELECT *, row_number() OVER (PARTITION BY rule_id ORDER BY source_file, source_row) AS rn FROM flat
@@ -154,7 +156,11 @@ def compute(
     lake_root: Path,
     out_dir: Path,
 ) -> dict[str, Any]:
-    """All plan-month measures; expects the judged_final view and the written output files."""
+    """All plan-month measures, from the lines, the verdicts and the written output files (never
+    the joined judged_final view, which would recompute every typed value per query)."""
+    con.execute(
+        f"CREATE OR REPLACE TEMP VIEW typed_lines AS SELECT l.*, {typed_values_sql()} FROM lines l"
+    )
     checks = thresholds.checks
     files = _file_counts(con, staged_files, out_dir)
     rows_read = sum(f["rows_read"] for f in files)
@@ -162,10 +168,14 @@ def compute(
     accepted = sum(f["accepted"] for f in files)
     rejected = sum(f["rejected"] for f in files)
 
+    rejects_file = sql_str(str(out_dir / "encounter_rejects.parquet"))
+    accepted_file = sql_str(str(out_dir / "encounter_lines.parquet"))
     rule_counts = dict(
         con.execute(
-            "SELECT rule_id, count(*) FROM (SELECT unnest(list_concat(rule_ids, warn_rule_ids)) AS rule_id "
-            "FROM judged_final) GROUP BY ALL"
+            "SELECT rule_id, count(*) FROM ("
+            "SELECT unnest(list_concat(own_reject_rule_ids, warn_rule_ids)) AS rule_id FROM scratch.verdicts "
+            f"UNION ALL SELECT '{CLAIM_RULE}' FROM read_parquet({rejects_file}) "
+            f"WHERE rule_ids = ['{CLAIM_RULE}']) GROUP BY ALL"
         ).fetchall()
     )
     if unparseable:
@@ -173,21 +183,24 @@ def compute(
     rule_counts = {k: int(v) for k, v in sorted(rule_counts.items())}
 
     within = int(checks.paid_within_days.value)
-    dated, paid_within, lag_p50, lag_p90, lag_30, lag_90, lag_180, warned = _one(
+    (warned,) = _one(
+        con, f"SELECT count(*) FROM read_parquet({accepted_file}) WHERE len(warn_rule_ids) > 0"
+    )
+    dated, paid_within, lag_p50, lag_p90, lag_30, lag_90, lag_180 = _one(
         con,
         f"""SELECT count(*) FILTER (d_paid IS NOT NULL AND d_from IS NOT NULL),
                   count(*) FILTER (d_paid - d_from <= {within}),
                   quantile_cont(d_paid - d_from, 0.5), quantile_cont(d_paid - d_from, 0.9),
                   count(*) FILTER (d_paid - d_from <= 30), count(*) FILTER (d_paid - d_from <= 90),
-                  count(*) FILTER (d_paid - d_from <= 180),
-                  count(*) FILTER (len(rule_ids) = 0 AND len(warn_rule_ids) > 0)
-           FROM judged_final""",
+                  count(*) FILTER (d_paid - d_from <= 180)
+           FROM typed_lines""",
     )
-    ecm_lines, ecm_bad = _one(
+    (ecm_lines,) = _one(
         con,
-        "SELECT count(*) FILTER (is_ecm_cs), "
-        "count(*) FILTER (list_contains(own_reject_rule_ids, 'ECM_CS_MODIFIER_MISSING')) FROM judged_final",
+        "SELECT count(*) FROM typed_lines t JOIN ecm_cs e "
+        "ON e.hcpcs = t.procedure_code AND t.d_from BETWEEN e.d_start AND e.d_end",
     )
+    ecm_bad = rule_counts.get("ECM_CS_MODIFIER_MISSING", 0)
     month_start, month_end = month_bounds(month)
     (enrolled_members,) = _one(
         con,
@@ -201,7 +214,7 @@ def compute(
                     GROUP BY claim_id HAVING sum(billed_amount) = 0))
             FROM read_parquet({sql_str(str(out_dir / "encounter_lines.parquet"))})""",
     )
-    (claims_read,) = _one(con, "SELECT count(DISTINCT claim_id) FROM judged_final")
+    (claims_read,) = _one(con, "SELECT count(DISTINCT claim_id) FROM lines")
     duplicates = rule_counts.get("DUPLICATE_LINE_IN_MONTH", 0)
 
     return {

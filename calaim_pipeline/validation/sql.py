@@ -22,7 +22,6 @@ from calaim_pipeline.ingest.contract import (
     CLAIM_LEVEL_COLUMNS,
     DATE_COLUMNS,
     DIAGNOSIS_COLUMNS,
-    ENCOUNTER_COLUMNS,
     MODIFIER_COLUMNS,
     REQUIRED_FOR_INSTITUTIONAL,
     REQUIRED_FOR_PROFESSIONAL,
@@ -44,6 +43,22 @@ def sql_str(value: str) -> str:
 
 def sql_list(values: list[str] | tuple[str, ...]) -> str:
     return ", ".join(sql_str(v) for v in values)
+
+
+EMPTY_LIST = "CAST([] AS VARCHAR[])"
+CLAIM_RULE = "CLAIM_HAS_REJECTED_LINE"
+
+
+def names_where(cases: list[tuple[str, str]]) -> str:
+    """The names whose condition holds, as a list; rows where none holds (nearly all of them)
+    skip building a list at all, which is most of the cost of a per-row list."""
+    if not cases:
+        return EMPTY_LIST
+    anything = " OR ".join(f"coalesce(({condition}), false)" for condition, _ in cases)
+    items = ", ".join(
+        f"CASE WHEN coalesce(({condition}), false) THEN {name} END" for condition, name in cases
+    )
+    return f"(CASE WHEN {anything} THEN list_filter([{items}], lambda x: x IS NOT NULL) ELSE {EMPTY_LIST} END)"
 
 
 def dup_key_columns() -> list[str]:
@@ -81,20 +96,16 @@ def claim_set_tables_sql() -> list[str]:
 
 def _missing_fields_sql(thresholds: Thresholds) -> str:
     inpatient = sql_list(thresholds.inpatient_facility_types.value)
-    checks = [f"CASE WHEN {c} IS NULL THEN '{c}' END" for c in ALWAYS_REQUIRED]
-    checks += [
-        f"CASE WHEN claim_type = 'P' AND {c} IS NULL THEN '{c}' END"
-        for c in REQUIRED_FOR_PROFESSIONAL
-    ]
-    checks += [
-        f"CASE WHEN claim_type = 'I' AND {c} IS NULL THEN '{c}' END"
-        for c in REQUIRED_FOR_INSTITUTIONAL
-    ]
-    checks.append(
-        f"CASE WHEN claim_type = 'I' AND facility_type_code IN ({inpatient}) "
-        "AND admission_date IS NULL THEN 'admission_date' END"
+    cases = [(f"{c} IS NULL", f"'{c}'") for c in ALWAYS_REQUIRED]
+    cases += [(f"claim_type = 'P' AND {c} IS NULL", f"'{c}'") for c in REQUIRED_FOR_PROFESSIONAL]
+    cases += [(f"claim_type = 'I' AND {c} IS NULL", f"'{c}'") for c in REQUIRED_FOR_INSTITUTIONAL]
+    cases.append(
+        (
+            f"claim_type = 'I' AND facility_type_code IN ({inpatient}) AND admission_date IS NULL",
+            "'admission_date'",
+        )
     )
-    return f"list_filter([{', '.join(checks)}], lambda x: x IS NOT NULL)"
+    return names_where(cases)
 
 
 def _units_bound_sql(thresholds: Thresholds) -> str:
@@ -104,20 +115,46 @@ def _units_bound_sql(thresholds: Thresholds) -> str:
     return f"(CASE procedure_code {cases} ELSE {float(default)} END)" if cases else str(default)
 
 
-def typed_sql(thresholds: Thresholds) -> str:
-    """Stage 1: typed values and per-row lists, from the `lines` view."""
-    dates = ",\n  ".join(
+def typed_values_sql() -> str:
+    """Dates, amounts, units and line number as typed values (NULL when absent or malformed)."""
+    dates = [
         f"CASE WHEN regexp_full_match({col}, '{DATE_SHAPE}') THEN TRY_CAST({col} AS DATE) END AS {alias}"
         for col, alias in DATE_COLUMNS.items()
+    ]
+    return ",\n  ".join(
+        [
+            *dates,
+            f"CASE WHEN regexp_full_match(units, '{UNITS_SHAPE}') THEN CAST(units AS DECIMAL(12,3)) END AS n_units",
+            f"CASE WHEN regexp_full_match(billed_amount, '{AMOUNT_SHAPE}') THEN CAST(billed_amount AS DECIMAL(18,2)) END AS n_billed",
+            f"CASE WHEN regexp_full_match(paid_amount, '{AMOUNT_SHAPE}') THEN CAST(paid_amount AS DECIMAL(18,2)) END AS n_paid",
+            "CASE WHEN regexp_full_match(line_number, '[0-9]{1,4}') AND CAST(line_number AS INTEGER) >= 1 "
+            "THEN CAST(line_number AS INTEGER) END AS line_no",
+        ]
     )
-    bad_dates = ", ".join(
-        f"CASE WHEN {col} IS NOT NULL AND NOT (regexp_full_match({col}, '{DATE_SHAPE}') "
-        f"AND TRY_CAST({col} AS DATE) IS NOT NULL) THEN '{col}' END"
-        for col in DATE_COLUMNS
+
+
+def source_row_sql() -> str:
+    """A record's physical line: its position + header + the rejected lines before it."""
+    return (
+        "l.record + 2 + coalesce(sb.base, 0) "
+        "+ coalesce(len(list_filter(sb.offsets, lambda a: a <= l.record)), 0)"
     )
-    bad_dx = ", ".join(
-        f"CASE WHEN {c} IN (SELECT code FROM bad_diagnosis_codes) THEN '{c}' END"
-        for c in DIAGNOSIS_COLUMNS
+
+
+def typed_sql(thresholds: Thresholds) -> str:
+    """Stage 1: typed values and per-row lists, from the `lines` view."""
+    bad_dates = names_where(
+        [
+            (
+                f"{col} IS NOT NULL AND NOT (regexp_full_match({col}, '{DATE_SHAPE}') "
+                f"AND TRY_CAST({col} AS DATE) IS NOT NULL)",
+                f"'{col}'",
+            )
+            for col in DATE_COLUMNS
+        ]
+    )
+    bad_dx = names_where(
+        [(f"{c} IN (SELECT code FROM bad_diagnosis_codes)", f"'{c}'") for c in DIAGNOSIS_COLUMNS]
     )
 
     def npi_ok(col: str) -> str:
@@ -125,16 +162,11 @@ def typed_sql(thresholds: Thresholds) -> str:
 
     return f"""
 SELECT l.*,
-  {dates},
-  CASE WHEN regexp_full_match(units, '{UNITS_SHAPE}') THEN CAST(units AS DECIMAL(12,3)) END AS n_units,
-  CASE WHEN regexp_full_match(billed_amount, '{AMOUNT_SHAPE}') THEN CAST(billed_amount AS DECIMAL(18,2)) END AS n_billed,
-  CASE WHEN regexp_full_match(paid_amount, '{AMOUNT_SHAPE}') THEN CAST(paid_amount AS DECIMAL(18,2)) END AS n_paid,
-  CASE WHEN regexp_full_match(line_number, '[0-9]{{1,4}}') AND CAST(line_number AS INTEGER) >= 1
-       THEN CAST(line_number AS INTEGER) END AS line_no,
+  {typed_values_sql()},
   list_filter([{", ".join(MODIFIER_COLUMNS)}], lambda m: m IS NOT NULL) AS modifiers,
   {_missing_fields_sql(thresholds)} AS missing_fields,
-  list_filter([{bad_dates}], lambda x: x IS NOT NULL) AS bad_dates,
-  list_filter([{bad_dx}], lambda x: x IS NOT NULL) AS bad_diagnoses,
+  {bad_dates} AS bad_dates,
+  {bad_dx} AS bad_diagnoses,
   {npi_ok("billing_npi")} AS billing_npi_ok,
   {npi_ok("rendering_npi")} AS rendering_npi_ok,
   {npi_ok("attending_npi")} AS attending_npi_ok,
@@ -151,12 +183,9 @@ SELECT l.*,
           lambda p: TRY_CAST(TRIM(p) AS INTEGER) BETWEEN 1 AND 12
                AND [{", ".join(DIAGNOSIS_COLUMNS)}][TRY_CAST(TRIM(p) AS INTEGER)] IS NOT NULL), 'bool_and')
     AS pointers_ok,
-  {_units_bound_sql(thresholds)} AS units_bound,
-  l.record + 2 + coalesce(sb.base, 0)
-    + coalesce(len(list_filter(sb.offsets, lambda a: a <= l.record)), 0) AS source_row
+  {_units_bound_sql(thresholds)} AS units_bound
 FROM lines l
 LEFT JOIN roster_members rm ON rm.roster_cin = l.member_cin
-LEFT JOIN shift_buckets sb ON sb.file_index = l.file_index AND sb.bucket = l.record // {SHIFT_BUCKET}
 """
 
 
@@ -192,19 +221,13 @@ def rule_values(
     }
 
 
-def judged_sql(rules: list[Rule], values: dict[str, str]) -> str:
-    """Stage 3: one list of failed reject rules, one of warn rules, and a details text per row."""
+def verdicts_sql(rules: list[Rule], values: dict[str, str]) -> str:
+    """Stage 3: for the rows where any rule fires (a few percent), the failed reject rules, the
+    warn rules and a details text. Other rows write nothing: they passed every rule."""
 
     def ids(severity: str) -> str:
-        parts = [
-            f"CASE WHEN coalesce(({render_when(r, values)}), false) THEN '{r.id}' END"
-            for r in rules
-            if r.severity == severity
-        ]
-        return (
-            f"list_filter([{', '.join(parts)}], lambda x: x IS NOT NULL)"
-            if parts
-            else "[]::VARCHAR[]"
+        return names_where(
+            [(render_when(r, values), f"'{r.id}'") for r in rules if r.severity == severity]
         )
 
     details = [
@@ -213,19 +236,32 @@ def judged_sql(rules: list[Rule], values: dict[str, str]) -> str:
         if r.detail
     ]
     details_sql = f"concat_ws('; ', {', '.join(details)})" if details else "NULL"
-    kept = ", ".join(
-        [
-            *ENCOUNTER_COLUMNS,
-            *("source_file", "source_row", "pos"),
-            *DATE_COLUMNS.values(),
-            *("n_units", "n_billed", "n_paid", "line_no"),
-        ]
-    )
     return f"""
-SELECT {kept},
-  ecm_cs_allowed IS NOT NULL AS is_ecm_cs,
+SELECT pos, claim_id, own_reject_rule_ids, warn_rule_ids, details FROM (
+SELECT pos, claim_id,
   {ids("reject")} AS own_reject_rule_ids,
   {ids("warn")} AS warn_rule_ids,
   NULLIF({details_sql}, '') AS details
 FROM flags f
+) WHERE len(own_reject_rule_ids) > 0 OR len(warn_rule_ids) > 0
+"""
+
+
+def judged_final_sql() -> str:
+    """Every line with its typed values, its physical line and its final verdict: the rows that
+    failed keep their own rules; the other lines of a claim with a rejected line get the claim
+    rule (claim atomicity)."""
+    return f"""
+SELECT l.*,
+  {typed_values_sql()},
+  {source_row_sql()} AS source_row,
+  coalesce(v.own_reject_rule_ids, {EMPTY_LIST}) AS own_reject_rule_ids,
+  coalesce(v.warn_rule_ids, {EMPTY_LIST}) AS warn_rule_ids,
+  v.details,
+  CASE WHEN len(v.own_reject_rule_ids) > 0 THEN v.own_reject_rule_ids
+       WHEN l.claim_id IN (SELECT claim_id FROM rejected_claims) THEN ['{CLAIM_RULE}']
+       ELSE {EMPTY_LIST} END AS rule_ids
+FROM lines l
+LEFT JOIN scratch.verdicts v USING (pos)
+LEFT JOIN shift_buckets sb ON sb.file_index = l.file_index AND sb.bucket = l.record // {SHIFT_BUCKET}
 """
