@@ -15,7 +15,7 @@ import pandera.polars as pa
 import polars as pl
 import pyarrow.parquet as pq
 
-BATCH_ROWS = 500_000
+BATCH_ROWS = 1_000_000
 
 
 class ContractViolation(RuntimeError):
@@ -56,18 +56,23 @@ class AcceptedLine(pa.DataFrameModel):
 
 
 def validate_accepted_file(path: Path) -> int:
-    """Validate the accepted-lines Parquet file in batches; returns the rows checked."""
-    parquet = pq.ParquetFile(path)
-    checked = 0
+    """Validate the accepted-lines Parquet file in slices of BATCH_ROWS; returns the rows checked.
+
+    polars reads each slice itself (it skips row groups outside it), which is twice as fast as
+    converting pyarrow batches, and memory stays bounded by the slice, not the file.
+    """
+    total = pq.ParquetFile(path).metadata.num_rows
     columns = list(AcceptedLine.to_schema().columns)
-    for batch in parquet.iter_batches(batch_size=BATCH_ROWS, columns=columns):
-        frame = pl.from_arrow(batch)
+    scan = pl.scan_parquet(path).select(columns)
+    for offset in range(0, total, BATCH_ROWS):
+        frame = scan.slice(offset, BATCH_ROWS).collect()
         try:
             AcceptedLine.validate(frame, lazy=True)
         except pa_errors.SchemaErrors as exc:
             # pandera's own message quotes failing values (possibly a CIN): report names and counts.
-            cases = exc.failure_cases
-            summary = cases.group_by(["column", "check"]).len().sort("len", descending=True)
+            summary = (
+                exc.failure_cases.group_by(["column", "check"]).len().sort("len", descending=True)
+            )
             detail = "; ".join(
                 f"{row['column']} {row['check']}: {row['len']} rows"
                 for row in summary.iter_rows(named=True)
@@ -75,5 +80,4 @@ def validate_accepted_file(path: Path) -> int:
             raise ContractViolation(
                 f"{path.name}: accepted lines break the contract: {detail}"
             ) from None
-        checked += frame.height
-    return checked
+    return total

@@ -62,6 +62,7 @@ def connect(work_dir: Path) -> duckdb.DuckDBPyConnection:
             "temp_directory": str(work_dir / "spill"),
         }
     )
+    con.execute("SET enable_progress_bar = false")  # it would print into the CLI's output
     return con
 
 
@@ -141,23 +142,25 @@ def _load_rosters(
     providers, providers_sql = _stage_roster(
         con, drop.providers_file, 901, work_dir, PROVIDER_COLUMNS, PROVIDER_REQUIRED
     )
-    con.execute(f"CREATE OR REPLACE TEMP TABLE members_raw AS {members_sql}")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE providers_raw AS {providers_sql}")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW members_raw AS {members_sql}")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW providers_raw AS {providers_sql}")
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE roster AS SELECT member_cin, "
+        "CREATE OR REPLACE TEMP VIEW roster AS SELECT member_cin, "
         "TRY_CAST(enrollment_start AS DATE) AS d_start, "
         "coalesce(TRY_CAST(enrollment_end AS DATE), DATE '9999-12-31') AS d_end "
         "FROM members_raw WHERE member_cin IS NOT NULL AND TRY_CAST(enrollment_start AS DATE) IS NOT NULL"
     )
-    # One row per member: roster attributes of the first row and every enrollment span, so the
+    # One row per member: attributes of its first roster row and every enrollment span, so the
     # line rules join once on the CIN instead of running a correlated subquery per line.
     con.execute(
         "CREATE OR REPLACE TEMP TABLE roster_members AS "
-        "SELECT m.member_cin AS roster_cin, first(m.gender) AS roster_gender, "
-        "first(m.county_code) AS roster_county, "
-        "list({'d_start': r.d_start, 'd_end': r.d_end}) FILTER (r.d_start IS NOT NULL) AS roster_spans "
-        "FROM members_raw m LEFT JOIN (SELECT DISTINCT * FROM roster) r USING (member_cin) "
-        "WHERE m.member_cin IS NOT NULL GROUP BY m.member_cin"
+        "SELECT member_cin AS roster_cin, first(gender ORDER BY row) AS roster_gender, "
+        "first(county_code ORDER BY row) AS roster_county, "
+        "list({'d_start': d_start, 'd_end': d_end}) FILTER (d_start IS NOT NULL) AS roster_spans "
+        "FROM (SELECT *, file_row_number AS row, TRY_CAST(enrollment_start AS DATE) AS d_start, "
+        "coalesce(TRY_CAST(enrollment_end AS DATE), DATE '9999-12-31') AS d_end "
+        f"FROM read_parquet({sql.sql_str(str(members.staged_path))}, file_row_number=true)) "
+        "WHERE member_cin IS NOT NULL GROUP BY member_cin"
     )
     con.execute(
         "CREATE OR REPLACE TEMP TABLE billing_providers_ok AS SELECT DISTINCT npi FROM providers_raw "

@@ -133,6 +133,22 @@ def typed_values_sql() -> str:
     )
 
 
+def accepted_values_sql() -> str:
+    """The typed values for output. Only accepted rows are written typed, and they have passed
+    DATE_UNPARSEABLE, AMOUNT_INVALID, UNITS_INVALID and LINE_NUMBER_INVALID, so a plain cast gives
+    the same value as typed_values_sql without its regular expressions."""
+    dates = [f"TRY_CAST({col} AS DATE) AS {alias}" for col, alias in DATE_COLUMNS.items()]
+    return ",\n  ".join(
+        [
+            *dates,
+            "TRY_CAST(units AS DECIMAL(12,3)) AS n_units",
+            "TRY_CAST(billed_amount AS DECIMAL(18,2)) AS n_billed",
+            "TRY_CAST(paid_amount AS DECIMAL(18,2)) AS n_paid",
+            "TRY_CAST(line_number AS INTEGER) AS line_no",
+        ]
+    )
+
+
 def source_row_sql() -> str:
     """A record's physical line: its position + header + the rejected lines before it."""
     return (
@@ -143,16 +159,6 @@ def source_row_sql() -> str:
 
 def typed_sql(thresholds: Thresholds) -> str:
     """Stage 1: typed values and per-row lists, from the `lines` view."""
-    bad_dates = names_where(
-        [
-            (
-                f"{col} IS NOT NULL AND NOT (regexp_full_match({col}, '{DATE_SHAPE}') "
-                f"AND TRY_CAST({col} AS DATE) IS NOT NULL)",
-                f"'{col}'",
-            )
-            for col in DATE_COLUMNS
-        ]
-    )
     bad_dx = names_where(
         [(f"{c} IN (SELECT code FROM bad_diagnosis_codes)", f"'{c}'") for c in DIAGNOSIS_COLUMNS]
     )
@@ -165,7 +171,6 @@ SELECT l.*,
   {typed_values_sql()},
   list_filter([{", ".join(MODIFIER_COLUMNS)}], lambda m: m IS NOT NULL) AS modifiers,
   {_missing_fields_sql(thresholds)} AS missing_fields,
-  {bad_dates} AS bad_dates,
   {bad_dx} AS bad_diagnoses,
   {npi_ok("billing_npi")} AS billing_npi_ok,
   {npi_ok("rendering_npi")} AS rendering_npi_ok,
@@ -190,9 +195,16 @@ LEFT JOIN roster_members rm ON rm.roster_cin = l.member_cin
 
 
 def flags_sql() -> str:
-    """Stage 2: lookups that need the typed dates (enrollment span, ECM/CS effective dates)."""
-    return """
+    """Stage 2: what needs the typed values: unparseable dates, enrollment span, ECM/CS pairs."""
+    bad_dates = names_where(
+        [
+            (f"t.{col} IS NOT NULL AND t.{alias} IS NULL", f"'{col}'")
+            for col, alias in DATE_COLUMNS.items()
+        ]
+    )
+    return f"""
 SELECT t.*,
+  {bad_dates} AS bad_dates,
   coalesce(list_bool_or(list_transform(t.member_spans,
       lambda s: t.d_from BETWEEN s.d_start AND s.d_end)), false) AS member_enrolled,
   e.allowed AS ecm_cs_allowed
@@ -253,7 +265,7 @@ def judged_final_sql() -> str:
     rule (claim atomicity)."""
     return f"""
 SELECT l.*,
-  {typed_values_sql()},
+  {accepted_values_sql()},
   {source_row_sql()} AS source_row,
   coalesce(v.own_reject_rule_ids, {EMPTY_LIST}) AS own_reject_rule_ids,
   coalesce(v.warn_rule_ids, {EMPTY_LIST}) AS warn_rule_ids,
