@@ -232,7 +232,7 @@ def _accepted_sql(plan: str, month: str) -> str:
         f"{', '.join(typed)}, source_file, source_row, "
         "plan_code || ':' || claim_id || ':' || frequency_code || ':' || line_no AS line_key, "
         "warn_rule_ids "
-        "FROM judged_final WHERE len(rule_ids) = 0"
+        f"FROM ({sql.judged_rows_sql(sql.ACCEPTED)})"
     )
 
 
@@ -256,7 +256,7 @@ def _rejects_sql(plan: str, month: str) -> str:
     parsed = (
         f"SELECT {head}, {parsed_columns}, source_file, source_row, CAST(NULL AS VARCHAR) AS raw_text, "
         f"rule_ids, list_transform(rule_ids, lambda r: r || ': ' || {descriptions}[r]) AS messages, "
-        "details, warn_rule_ids FROM judged_final WHERE len(rule_ids) > 0"
+        f"details, warn_rule_ids FROM ({sql.judged_rows_sql(sql.REJECTED)})"
     )
     unparseable = (
         f"SELECT {head}, {unparseable_columns}, source_file, source_row, raw_text, "
@@ -324,7 +324,10 @@ def run_plan_month(
             "WHERE len(own_reject_rule_ids) > 0 AND claim_id IS NOT NULL "
             "UNION SELECT claim_id_guess FROM unparseable WHERE claim_id_guess IS NOT NULL"
         )
-        con.execute(f"CREATE OR REPLACE TEMP VIEW judged_final AS {sql.judged_final_sql()}")
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE rejected_positions AS "
+            "SELECT pos FROM scratch.verdicts WHERE len(own_reject_rule_ids) > 0"
+        )
         out = work_dir / "out"
         out.mkdir()
         _copy(con, _accepted_sql(drop.plan, drop.month), out / "encounter_lines.parquet")

@@ -156,8 +156,7 @@ def compute(
     lake_root: Path,
     out_dir: Path,
 ) -> dict[str, Any]:
-    """All plan-month measures, from the lines, the verdicts and the written output files (never
-    the joined judged_final view, which would recompute every typed value per query)."""
+    """All plan-month measures, from the lines, the verdicts and the written output files."""
     con.execute(
         f"CREATE OR REPLACE TEMP VIEW typed_lines AS SELECT l.*, {typed_values_sql()} FROM lines l"
     )
@@ -207,12 +206,12 @@ def compute(
         "SELECT count(DISTINCT member_cin) FROM roster "
         f"WHERE d_start <= DATE '{month_end}' AND d_end >= DATE '{month_start}'",
     )
+    # One pass over the accepted claims: how many, their totals, and how many billed $0.
     claims_accepted, billed_total, paid_total, zero_billed_claims = _one(
         con,
-        f"""SELECT count(DISTINCT claim_id), sum(billed_amount), sum(paid_amount),
-                   (SELECT count(*) FROM (SELECT claim_id FROM read_parquet({sql_str(str(out_dir / "encounter_lines.parquet"))})
-                    GROUP BY claim_id HAVING sum(billed_amount) = 0))
-            FROM read_parquet({sql_str(str(out_dir / "encounter_lines.parquet"))})""",
+        "SELECT count(*), sum(billed), sum(paid), count(*) FILTER (billed = 0) FROM ("
+        "SELECT claim_id, sum(billed_amount) AS billed, sum(paid_amount) AS paid "
+        f"FROM read_parquet({accepted_file}) GROUP BY claim_id)",
     )
     (claims_read,) = _one(con, "SELECT count(DISTINCT claim_id) FROM lines")
     duplicates = rule_counts.get("DUPLICATE_LINE_IN_MONTH", 0)

@@ -259,10 +259,21 @@ FROM flags f
 """
 
 
-def judged_final_sql() -> str:
-    """Every line with its typed values, its physical line and its final verdict: the rows that
-    failed keep their own rules; the other lines of a claim with a rejected line get the claim
-    rule (claim atomicity)."""
+ACCEPTED = (
+    "NOT coalesce(l.claim_id IN (SELECT claim_id FROM rejected_claims), false) "
+    "AND l.pos NOT IN (SELECT pos FROM rejected_positions)"
+)
+REJECTED = (
+    "l.claim_id IN (SELECT claim_id FROM rejected_claims) "
+    "OR l.pos IN (SELECT pos FROM rejected_positions)"
+)
+
+
+def judged_rows_sql(which: str) -> str:
+    """The accepted (ACCEPTED) or rejected (REJECTED) lines with typed values, physical line and
+    final verdict. Filtering the lines first keeps the joins to the rows being written. A row that
+    failed keeps its own rules; the other lines of its claim get the claim rule (claim atomicity).
+    """
     return f"""
 SELECT l.*,
   {accepted_values_sql()},
@@ -273,7 +284,7 @@ SELECT l.*,
   CASE WHEN len(v.own_reject_rule_ids) > 0 THEN v.own_reject_rule_ids
        WHEN l.claim_id IN (SELECT claim_id FROM rejected_claims) THEN ['{CLAIM_RULE}']
        ELSE {EMPTY_LIST} END AS rule_ids
-FROM lines l
+FROM (SELECT * FROM lines l WHERE {which}) l
 LEFT JOIN scratch.verdicts v USING (pos)
 LEFT JOIN shift_buckets sb ON sb.file_index = l.file_index AND sb.bucket = l.record // {SHIFT_BUCKET}
 """
