@@ -130,20 +130,31 @@ def _failure_message(result) -> str:
 
 
 def _print_summary(summary: list) -> None:
+    """Per plan: each month's counts, top rules and check status, then the plan's totals."""
     print("\nSummary")
     header = f"{'plan':<8} {'month':<8} {'read':>10} {'accepted':>10} {'rejected':>9}  top failing rules / checks"
     print(header)
     print("-" * len(header))
-    for plan, month, metrics, rules, status in summary:
-        if metrics is None:
-            print(f"{plan:<8} {month:<8} {'-':>10} {'-':>10} {'-':>9}  {status}")
-            continue
-        top = ", ".join(f"{r['rule_id']}={r['rows']}" for r in rules) or "none"
-        print(
-            f"{plan:<8} {month:<8} {metrics['rows_read']:>10,} {metrics['accepted']:>10,} "
-            f"{metrics['rejected']:>9,}  {top}"
-        )
-        print(f"{'':<8} {'':<8} {'':>10} {'':>10} {'':>9}  checks: {status}")
+    for plan in sorted({row[0] for row in summary}):
+        rows = sorted((r for r in summary if r[0] == plan), key=lambda r: r[1])
+        totals = [0, 0, 0]
+        for _, month, metrics, rules, status in rows:
+            if metrics is None:
+                print(f"{plan:<8} {month:<8} {'-':>10} {'-':>10} {'-':>9}  {status}")
+                continue
+            totals = [
+                t + metrics[k]
+                for t, k in zip(totals, ("rows_read", "accepted", "rejected"), strict=True)
+            ]
+            top = ", ".join(f"{r['rule_id']}={r['rows']}" for r in rules) or "none"
+            print(
+                f"{plan:<8} {month:<8} {metrics['rows_read']:>10,} {metrics['accepted']:>10,} "
+                f"{metrics['rejected']:>9,}  {top}"
+            )
+            print(f"{'':<8} {'':<8} {'':>10} {'':>10} {'':>9}  checks: {status}")
+        if len(rows) > 1:
+            print(f"{plan:<8} {'total':<8} {totals[0]:>10,} {totals[1]:>10,} {totals[2]:>9,}")
+        print()
 
 
 def cmd_generate(args: argparse.Namespace) -> int:

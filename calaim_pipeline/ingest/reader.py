@@ -18,6 +18,7 @@ import duckdb
 import pyarrow.parquet as pq
 
 from calaim_pipeline.ingest.contract import DIAGNOSIS_COLUMNS, ENCOUNTER_COLUMNS
+from calaim_pipeline.sqltext import sql_ident, sql_str
 
 
 class ExtractFileError(ValueError):
@@ -51,20 +52,12 @@ def clean_column_sql(name: str, source: str | None) -> str:
     """A raw column as contract text: trimmed, empty -> NULL, with the contract's normalisations."""
     if source is None:
         return f"CAST(NULL AS VARCHAR) AS {name}"
-    text = f"NULLIF(TRIM(CAST({_sql_ident(source)} AS VARCHAR)), '')"
+    text = f"NULLIF(TRIM(CAST({sql_ident(source)} AS VARCHAR)), '')"
     if name in DIAGNOSIS_COLUMNS:
         text = f"NULLIF(upper(replace({text}, '.', '')), '')"
     elif name == "revenue_code":
         text = f"(CASE WHEN regexp_full_match({text}, '[0-9]{{3}}') THEN '0' || {text} ELSE {text} END)"
     return f"{text} AS {name}"
-
-
-def _sql_str(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def _sql_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _describe_csv_error(exc: duckdb.Error) -> str:
@@ -135,7 +128,7 @@ def stage_csv(
     rejects, scans = f"rejects_{index}", f"scans_{index}"
     con.execute(f"DROP TABLE IF EXISTS {rejects}; DROP TABLE IF EXISTS {scans}")
     source = (
-        f"read_csv({_sql_str(str(path))}, header=false, skip=1, auto_detect=false, delim=',', "
+        f"read_csv({sql_str(str(path))}, header=false, skip=1, auto_detect=false, delim=',', "
         f"quote='\"', escape='\"', strict_mode=true, columns={column_spec}, "
         f"store_rejects=true, rejects_table='{rejects}', rejects_scan='{scans}', rejects_limit=0, "
         f"max_line_size=1048576)"
@@ -144,7 +137,7 @@ def stage_csv(
     try:
         con.execute(
             f"COPY (SELECT {_clean_select(sources, known_columns)} FROM {source}) "
-            f"TO {_sql_str(str(staged_path))} (FORMAT parquet)"
+            f"TO {sql_str(str(staged_path))} (FORMAT parquet)"
         )
     except duckdb.Error as exc:
         raise ExtractFileError(f"{path.name}: {_describe_csv_error(exc)}") from None
@@ -189,8 +182,8 @@ def stage_parquet(
     sources = {name: names[pos] for name, pos in positions.items() if name in known_columns}
     try:
         con.execute(
-            f"COPY (SELECT {_clean_select(sources, known_columns)} FROM read_parquet({_sql_str(str(path))})) "
-            f"TO {_sql_str(str(staged_path))} (FORMAT parquet)"
+            f"COPY (SELECT {_clean_select(sources, known_columns)} FROM read_parquet({sql_str(str(path))})) "
+            f"TO {sql_str(str(staged_path))} (FORMAT parquet)"
         )
     except duckdb.Error as exc:
         raise ExtractFileError(

@@ -26,23 +26,18 @@ from calaim_pipeline import lake
 from calaim_pipeline.catalog import load_rules
 from calaim_pipeline.ingest.contract import (
     ALWAYS_REQUIRED,
-    DATE_COLUMNS,
     ENCOUNTER_COLUMNS,
-    MEMBER_COLUMNS,
-    MEMBER_REQUIRED,
-    PROVIDER_COLUMNS,
-    PROVIDER_REQUIRED,
 )
 from calaim_pipeline.ingest.landing import PlanMonthDrop
-from calaim_pipeline.ingest.reader import StagedFile, shift_buckets, stage_csv, stage_file
+from calaim_pipeline.ingest.reader import StagedFile, shift_buckets, stage_file
+from calaim_pipeline.ingest.rosters import load_rosters
 from calaim_pipeline.months import month_bounds
 from calaim_pipeline.settings import DataPaths, Thresholds
+from calaim_pipeline.sqltext import sql_str
 from calaim_pipeline.validation import metrics as metrics_sql
-from calaim_pipeline.validation import sql
+from calaim_pipeline.validation import outputs, sql
 from calaim_pipeline.validation.contract_schema import validate_accepted_file
 from calaim_pipeline.validation.lookups import build_lookup_tables
-
-UNPARSEABLE_RULE = "ROW_UNPARSEABLE"
 
 
 @dataclass
@@ -69,10 +64,10 @@ def connect(work_dir: Path) -> duckdb.DuckDBPyConnection:
 def _lines_view_sql(staged_files: list[StagedFile]) -> str:
     """All staged files as one relation; `record` is the 0-based position within the file."""
     parts = [
-        f"SELECT {', '.join(ENCOUNTER_COLUMNS)}, {sql.sql_str(staged.path.name)} AS source_file, "
+        f"SELECT {', '.join(ENCOUNTER_COLUMNS)}, {sql_str(staged.path.name)} AS source_file, "
         f"{staged.index} AS file_index, file_row_number AS record, "
         f"CAST({staged.index} AS BIGINT) * {sql.POSITION_STRIDE} + file_row_number AS pos "
-        f"FROM read_parquet({sql.sql_str(str(staged.staged_path))}, file_row_number=true)"
+        f"FROM read_parquet({sql_str(str(staged.staged_path))}, file_row_number=true)"
         for staged in staged_files
     ]
     return "CREATE OR REPLACE TEMP VIEW lines AS\n" + "\nUNION ALL\n".join(parts)
@@ -121,150 +116,8 @@ def _unparseable_rows(staged_files: list[StagedFile]) -> pa.Table:
     )
 
 
-def _stage_roster(
-    con: duckdb.DuckDBPyConnection,
-    path: Path,
-    index: int,
-    work_dir: Path,
-    columns: tuple[str, ...],
-    required: tuple[str, ...],
-) -> tuple[StagedFile, str]:
-    staged = stage_csv(con, path, index, work_dir / f"{path.stem}.parquet", required, columns)
-    return staged, f"SELECT * FROM read_parquet({sql.sql_str(str(staged.staged_path))})"
-
-
-def _load_rosters(
-    con: duckdb.DuckDBPyConnection, drop: PlanMonthDrop, work_dir: Path
-) -> dict[str, Any]:
-    members, members_sql = _stage_roster(
-        con, drop.members_file, 900, work_dir, MEMBER_COLUMNS, MEMBER_REQUIRED
-    )
-    providers, providers_sql = _stage_roster(
-        con, drop.providers_file, 901, work_dir, PROVIDER_COLUMNS, PROVIDER_REQUIRED
-    )
-    con.execute(f"CREATE OR REPLACE TEMP VIEW members_raw AS {members_sql}")
-    con.execute(f"CREATE OR REPLACE TEMP VIEW providers_raw AS {providers_sql}")
-    con.execute(
-        "CREATE OR REPLACE TEMP VIEW roster AS SELECT member_cin, "
-        "TRY_CAST(enrollment_start AS DATE) AS d_start, "
-        "coalesce(TRY_CAST(enrollment_end AS DATE), DATE '9999-12-31') AS d_end "
-        "FROM members_raw WHERE member_cin IS NOT NULL AND TRY_CAST(enrollment_start AS DATE) IS NOT NULL"
-    )
-    # One row per member: attributes of its first roster row and every enrollment span, so the
-    # line rules join once on the CIN instead of running a correlated subquery per line.
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE roster_members AS "
-        "SELECT member_cin AS roster_cin, first(gender ORDER BY row) AS roster_gender, "
-        "first(county_code ORDER BY row) AS roster_county, "
-        "list({'d_start': d_start, 'd_end': d_end}) FILTER (d_start IS NOT NULL) AS roster_spans "
-        "FROM (SELECT *, file_row_number AS row, TRY_CAST(enrollment_start AS DATE) AS d_start, "
-        "coalesce(TRY_CAST(enrollment_end AS DATE), DATE '9999-12-31') AS d_end "
-        f"FROM read_parquet({sql.sql_str(str(members.staged_path))}, file_row_number=true)) "
-        "WHERE member_cin IS NOT NULL GROUP BY member_cin"
-    )
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE billing_providers_ok AS SELECT DISTINCT npi FROM providers_raw "
-        "WHERE regexp_full_match(tax_id, '[0-9]{9}') AND regexp_full_match(zip, '[0-9]{9}')"
-    )
-    return {
-        "members_rows": members.records,
-        "members_unparseable": len(members.unparseable),
-        "providers_rows": providers.records,
-        "providers_unparseable": len(providers.unparseable),
-    }
-
-
-def rule_results_table(plan: str, month: str, metrics: dict[str, Any]) -> pa.Table:
-    """plan x month x rule counts for every catalog rule; ledger rules not yet run show 0 checked."""
-    parsed = metrics["rows_read"] - metrics["unparseable"]
-    rows = []
-    for rule in load_rules():
-        if rule.stage == "ledger":
-            checked = 0
-        elif rule.stage == "ingest":
-            checked = metrics["rows_read"]
-        else:
-            checked = parsed
-        failed = metrics["rule_counts"].get(rule.id, 0)
-        rows.append(
-            {
-                "plan_code": plan,
-                "extract_month": month,
-                "rule_id": rule.id,
-                "family": rule.family,
-                "severity": rule.severity,
-                "rows_checked": checked,
-                "rows_failed": failed,
-                "fail_rate": failed / checked if checked else None,
-            }
-        )
-    return pa.Table.from_pylist(rows)
-
-
 def _copy(con: duckdb.DuckDBPyConnection, query: str, path: Path) -> None:
-    con.execute(f"COPY ({query}) TO {sql.sql_str(str(path))} (FORMAT parquet)")
-
-
-def _accepted_sql(plan: str, month: str) -> str:
-    typed = []
-    for name in ENCOUNTER_COLUMNS:
-        if name in DATE_COLUMNS:
-            typed.append(f"{DATE_COLUMNS[name]} AS {name}")
-        elif name == "units":
-            typed.append("n_units AS units")
-        elif name == "billed_amount":
-            typed.append("n_billed AS billed_amount")
-        elif name == "paid_amount":
-            typed.append("n_paid AS paid_amount")
-        elif name == "line_number":
-            typed.append("line_no AS line_number")
-        elif name == "plan_code":
-            continue
-        else:
-            typed.append(name)
-    # Service-to defaults to service-from (extract-contract.md).
-    typed = [
-        "coalesce(d_to, d_from) AS service_to_date" if t == "d_to AS service_to_date" else t
-        for t in typed
-    ]
-    return (
-        f"SELECT {sql.sql_str(plan)} AS plan_code, {sql.sql_str(month)} AS extract_month, "
-        f"{', '.join(typed)}, source_file, source_row, "
-        "plan_code || ':' || claim_id || ':' || frequency_code || ':' || line_no AS line_key, "
-        "warn_rule_ids "
-        f"FROM ({sql.judged_rows_sql(sql.ACCEPTED)})"
-    )
-
-
-def _rejects_sql(plan: str, month: str) -> str:
-    """Rejected rows as their raw text values (input plan_code as input_plan_code), with reasons."""
-    descriptions = (
-        "MAP {"
-        + ", ".join(f"{sql.sql_str(r.id)}: {sql.sql_str(r.description)}" for r in load_rules())
-        + "}"
-    )
-    head = f"{sql.sql_str(plan)} AS plan_code, {sql.sql_str(month)} AS extract_month"
-
-    def alias(column: str) -> str:
-        return f"input_{column}" if column == "plan_code" else column
-
-    parsed_columns = ", ".join(f"{c} AS {alias(c)}" for c in ENCOUNTER_COLUMNS)
-    unparseable_columns = ", ".join(
-        "claim_id_guess AS claim_id" if c == "claim_id" else f"CAST(NULL AS VARCHAR) AS {alias(c)}"
-        for c in ENCOUNTER_COLUMNS
-    )
-    parsed = (
-        f"SELECT {head}, {parsed_columns}, source_file, source_row, CAST(NULL AS VARCHAR) AS raw_text, "
-        f"rule_ids, list_transform(rule_ids, lambda r: r || ': ' || {descriptions}[r]) AS messages, "
-        f"details, warn_rule_ids FROM ({sql.judged_rows_sql(sql.REJECTED)})"
-    )
-    unparseable = (
-        f"SELECT {head}, {unparseable_columns}, source_file, source_row, raw_text, "
-        f"['{UNPARSEABLE_RULE}'] AS rule_ids, "
-        f"['{UNPARSEABLE_RULE}: ' || {descriptions}['{UNPARSEABLE_RULE}']] AS messages, "
-        "parse_error AS details, CAST([] AS VARCHAR[]) AS warn_rule_ids FROM unparseable"
-    )
-    return f"{parsed}\nUNION ALL BY NAME\n{unparseable}"
+    con.execute(f"COPY ({query}) TO {sql_str(str(path))} (FORMAT parquet)")
 
 
 def run_plan_month(
@@ -294,7 +147,7 @@ def run_plan_month(
             stage_file(con, path, index, work_dir, ALWAYS_REQUIRED)
             for index, path in enumerate(drop.encounter_files)
         ]
-        roster_counts = _load_rosters(con, drop, work_dir)
+        roster_counts = load_rosters(con, drop, work_dir)
         lap("stage")
 
         con.execute("SET preserve_insertion_order = false")
@@ -313,7 +166,7 @@ def run_plan_month(
         con.execute(f"CREATE OR REPLACE TEMP VIEW typed AS {sql.typed_sql(thresholds)}")
         con.execute(f"CREATE OR REPLACE TEMP VIEW flags AS {sql.flags_sql()}")
         # Verdicts (rows where a rule fired) go to a scratch DuckDB file that spills to disk.
-        con.execute(f"ATTACH {sql.sql_str(str(work_dir / 'scratch.duckdb'))} AS scratch")
+        con.execute(f"ATTACH {sql_str(str(work_dir / 'scratch.duckdb'))} AS scratch")
         con.execute(f"CREATE TABLE scratch.verdicts AS {sql.verdicts_sql(line_rules, values)}")
         lap("judge")
 
@@ -330,8 +183,8 @@ def run_plan_month(
         )
         out = work_dir / "out"
         out.mkdir()
-        _copy(con, _accepted_sql(drop.plan, drop.month), out / "encounter_lines.parquet")
-        _copy(con, _rejects_sql(drop.plan, drop.month), out / "encounter_rejects.parquet")
+        _copy(con, outputs.accepted_sql(drop.plan, drop.month), out / "encounter_lines.parquet")
+        _copy(con, outputs.rejects_sql(drop.plan, drop.month), out / "encounter_rejects.parquet")
         lap("split")
 
         contract_rows = validate_accepted_file(out / "encounter_lines.parquet")
@@ -348,7 +201,7 @@ def run_plan_month(
         )
         metrics["rosters"] = roster_counts
         pq.write_table(
-            rule_results_table(drop.plan, drop.month, metrics), out / "rule_results.parquet"
+            outputs.rule_results_table(drop.plan, drop.month, metrics), out / "rule_results.parquet"
         )
         metrics["contract_checked_rows"] = contract_rows
         for table, query in (
@@ -357,7 +210,7 @@ def run_plan_month(
         ):
             _copy(
                 con,
-                f"SELECT {sql.sql_str(drop.plan)} AS plan_code, {sql.sql_str(drop.month)} AS extract_month, * FROM ({query})",
+                f"SELECT {sql_str(drop.plan)} AS plan_code, {sql_str(drop.month)} AS extract_month, * FROM ({query})",
                 out / f"{table}.parquet",
             )
         lap("metrics")

@@ -22,7 +22,8 @@ from calaim_pipeline.ingest.contract import (
 from calaim_pipeline.ingest.reader import StagedFile
 from calaim_pipeline.months import month_bounds, shift_month
 from calaim_pipeline.settings import Thresholds
-from calaim_pipeline.validation.sql import CLAIM_RULE, sql_list, sql_str, typed_values_sql
+from calaim_pipeline.sqltext import sql_list, sql_str
+from calaim_pipeline.validation.sql import CLAIM_RULE, typed_values_sql
 
 EXAMPLES_PER_RULE = 5
 

@@ -28,6 +28,7 @@ from calaim_pipeline.ingest.contract import (
 )
 from calaim_pipeline.ingest.reader import SHIFT_BUCKET
 from calaim_pipeline.settings import Thresholds
+from calaim_pipeline.sqltext import sql_list, sql_str
 
 DATE_SHAPE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
 AMOUNT_SHAPE = r"[0-9]{1,15}(\.[0-9]{1,2})?"
@@ -35,14 +36,6 @@ UNITS_SHAPE = r"[0-9]{1,9}(\.[0-9]{1,3})?"
 POSITION_STRIDE = (
     1_000_000_000_000  # pos = file_index * stride + record index: file order, then row
 )
-
-
-def sql_str(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def sql_list(values: list[str] | tuple[str, ...]) -> str:
-    return ", ".join(sql_str(v) for v in values)
 
 
 EMPTY_LIST = "CAST([] AS VARCHAR[])"
