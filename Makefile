@@ -7,7 +7,7 @@ export UV_PYTHON := python3
 UV = $(shell ./scripts/bootstrap-uv.sh)
 DATA ?= $(if $(CALAIM_DATA_DIR),$(CALAIM_DATA_DIR),data)
 
-.PHONY: setup run sample test lint format bench rules-doc clean
+.PHONY: setup run sample ui test lint format bench rules-doc clean
 
 setup:
 	$(UV) sync --frozen
@@ -17,6 +17,12 @@ sample: setup
 
 run: sample
 	$(UV) run calaim run --month ALL --plan ALL
+
+# The Dagster webserver and daemon on the same local instance `make run` records into.
+ui: setup
+	mkdir -p "$(DATA)/dagster_home"
+	test -f "$(DATA)/dagster_home/dagster.yaml" || cp dagster.yaml "$(DATA)/dagster_home/dagster.yaml"
+	DAGSTER_HOME="$(abspath $(DATA))/dagster_home" $(UV) run dagster dev -w workspace.yaml -h 127.0.0.1 -p $${PORT:-3000}
 
 test: setup lint
 	$(UV) run pytest
