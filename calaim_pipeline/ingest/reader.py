@@ -112,6 +112,29 @@ def _clean_select(sources: dict[str, str], columns: tuple[str, ...]) -> str:
     return ", ".join(clean_column_sql(name, sources.get(name)) for name in columns)
 
 
+@dataclass(frozen=True)
+class _Header:
+    positions: dict[str, int]  # normalised name -> position
+    sources: dict[str, str]  # contract column -> column name in the file as read
+    extra_columns: list[str]  # names the contract does not know (ignored, reported)
+
+
+def _map_header(
+    path: Path,
+    names: list[str],
+    source_names: list[str],
+    required: tuple[str, ...],
+    known: tuple[str, ...],
+) -> _Header:
+    positions = normalise_header(names, path)
+    check_required(path, set(positions), required)
+    return _Header(
+        positions=positions,
+        sources={name: source_names[pos] for name, pos in positions.items() if name in known},
+        extra_columns=[names[pos].strip() for name, pos in positions.items() if name not in known],
+    )
+
+
 def stage_csv(
     con: duckdb.DuckDBPyConnection,
     path: Path,
@@ -122,8 +145,9 @@ def stage_csv(
 ) -> StagedFile:
     """Copy a CSV (or .csv.gz) to clean Parquet in file order; unparseable records are kept aside."""
     header = read_csv_header(path)
-    positions = normalise_header(header, path)
-    check_required(path, set(positions), required)
+    mapped = _map_header(
+        path, header, [f"c{i}" for i in range(len(header))], required, known_columns
+    )
     column_spec = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(header))) + "}"
     rejects, scans = f"rejects_{index}", f"scans_{index}"
     con.execute(f"DROP TABLE IF EXISTS {rejects}; DROP TABLE IF EXISTS {scans}")
@@ -133,10 +157,9 @@ def stage_csv(
         f"store_rejects=true, rejects_table='{rejects}', rejects_scan='{scans}', rejects_limit=0, "
         f"max_line_size=1048576)"
     )
-    sources = {name: f"c{pos}" for name, pos in positions.items() if name in known_columns}
     try:
         con.execute(
-            f"COPY (SELECT {_clean_select(sources, known_columns)} FROM {source}) "
+            f"COPY (SELECT {_clean_select(mapped.sources, known_columns)} FROM {source}) "
             f"TO {sql_str(str(staged_path))} (FORMAT parquet)"
         )
     except duckdb.Error as exc:
@@ -151,10 +174,8 @@ def stage_csv(
         staged_path=staged_path,
         kind="csv",
         columns=known_columns,
-        extra_columns=[
-            header[pos].strip() for name, pos in positions.items() if name not in known_columns
-        ],
-        claim_id_position=positions.get("claim_id"),
+        extra_columns=mapped.extra_columns,
+        claim_id_position=mapped.positions.get("claim_id"),
         records=pq.ParquetFile(staged_path).metadata.num_rows,
         # DuckDB hands back the record with the previous line end attached on CRLF files.
         unparseable=[
@@ -177,12 +198,10 @@ def stage_parquet(
         names = list(pq.ParquetFile(path).schema_arrow.names)
     except Exception as exc:  # pyarrow raises several types for a broken file
         raise ExtractFileError(f"{path.name}: not a readable Parquet file: {exc}") from exc
-    positions = normalise_header(names, path)
-    check_required(path, set(positions), required)
-    sources = {name: names[pos] for name, pos in positions.items() if name in known_columns}
+    mapped = _map_header(path, names, names, required, known_columns)
     try:
         con.execute(
-            f"COPY (SELECT {_clean_select(sources, known_columns)} FROM read_parquet({sql_str(str(path))})) "
+            f"COPY (SELECT {_clean_select(mapped.sources, known_columns)} FROM read_parquet({sql_str(str(path))})) "
             f"TO {sql_str(str(staged_path))} (FORMAT parquet)"
         )
     except duckdb.Error as exc:
@@ -195,7 +214,7 @@ def stage_parquet(
         staged_path=staged_path,
         kind="parquet",
         columns=known_columns,
-        extra_columns=[names[pos] for name, pos in positions.items() if name not in known_columns],
+        extra_columns=mapped.extra_columns,
         records=pq.ParquetFile(staged_path).metadata.num_rows,
     )
 
