@@ -120,6 +120,75 @@ def _copy(con: duckdb.DuckDBPyConnection, query: str, path: Path) -> None:
     con.execute(f"COPY ({query}) TO {sql_str(str(path))} (FORMAT parquet)")
 
 
+class _Stopwatch:
+    """Seconds per named phase, kept in metrics.json so slow months show where time went."""
+
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+        self._clock = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.timings[name] = round(now - self._clock, 3)
+        self._clock = now
+
+
+def _prepare(con: duckdb.DuckDBPyConnection, staged_files: list[StagedFile]) -> None:
+    """The `lines` view, unparseable rows, code-list lookups and set-level rule tables."""
+    con.execute("SET preserve_insertion_order = false")  # order mattered only while staging
+    _register_shift_buckets(con, staged_files)
+    con.execute(_lines_view_sql(staged_files))
+    con.register("_unparseable", _unparseable_rows(staged_files))
+    con.execute("CREATE OR REPLACE TEMP TABLE unparseable AS SELECT * FROM _unparseable")
+    build_lookup_tables(con)
+    for statement in sql.claim_set_tables_sql():
+        con.execute(statement)
+
+
+def _judge(
+    con: duckdb.DuckDBPyConnection,
+    drop: PlanMonthDrop,
+    thresholds: Thresholds,
+    today: date,
+    work_dir: Path,
+) -> None:
+    """Evaluate every line rule; keep verdicts for rows where one fired, then the claim holds."""
+    month_start, month_end = month_bounds(drop.month)
+    values = sql.rule_values(drop.plan, month_start, month_end, today, thresholds)
+    line_rules = [r for r in load_rules() if r.stage == "line"]
+    con.execute(f"CREATE OR REPLACE TEMP VIEW typed AS {sql.typed_sql(thresholds)}")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW flags AS {sql.flags_sql()}")
+    # A scratch DuckDB file rather than memory: it spills to disk under the memory limit.
+    con.execute(f"ATTACH {sql_str(str(work_dir / 'scratch.duckdb'))} AS scratch")
+    con.execute(f"CREATE TABLE scratch.verdicts AS {sql.verdicts_sql(line_rules, values)}")
+    # Claim atomicity: a claim with any rejected line (or an unparseable row naming it) is held.
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE rejected_claims AS "
+        "SELECT DISTINCT claim_id FROM scratch.verdicts "
+        "WHERE len(own_reject_rule_ids) > 0 AND claim_id IS NOT NULL "
+        "UNION SELECT claim_id_guess FROM unparseable WHERE claim_id_guess IS NOT NULL"
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE rejected_positions AS "
+        "SELECT pos FROM scratch.verdicts WHERE len(own_reject_rule_ids) > 0"
+    )
+
+
+def _write_rosters(con: duckdb.DuckDBPyConnection, drop: PlanMonthDrop, out: Path) -> None:
+    head = f"SELECT {sql_str(drop.plan)} AS plan_code, {sql_str(drop.month)} AS extract_month"
+    for table, source in (("members", "members_raw"), ("providers", "providers_raw")):
+        _copy(con, f"{head}, * FROM {source}", out / f"{table}.parquet")
+
+
+def _publish(paths: DataPaths, drop: PlanMonthDrop, out: Path, metrics: dict[str, Any]) -> None:
+    """Move every finished file into the lake (atomic renames), metrics last."""
+    for table in lake.LAKE_TABLES:
+        lake.publish_file(
+            out / f"{table}.parquet", lake.partition_file(paths.lake, table, drop.plan, drop.month)
+        )
+    lake.write_json_atomic(lake.metrics_path(paths.lake, drop.plan, drop.month), metrics)
+
+
 def run_plan_month(
     drop: PlanMonthDrop,
     paths: DataPaths,
@@ -128,17 +197,8 @@ def run_plan_month(
     today: date | None = None,
 ) -> PlanMonthResult:
     """Judge one plan-month and replace its partition in the lake. Raises ExtractFileError when a
-    file cannot be read at all; in that case nothing in the lake changes."""
-    today = today or date.today()
-    timings: dict[str, float] = {}
-    clock = time.perf_counter()
-
-    def lap(name: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        timings[name] = round(now - clock, 3)
-        clock = now
-
+    file cannot be read at all (or ContractViolation); then nothing in the lake changes."""
+    watch = _Stopwatch()
     work_dir = paths.work / f"{drop.plan}_{drop.month}_{uuid.uuid4().hex[:8]}"
     (work_dir / "spill").mkdir(parents=True, exist_ok=True)
     con = connect(work_dir)
@@ -148,47 +208,19 @@ def run_plan_month(
             for index, path in enumerate(drop.encounter_files)
         ]
         roster_counts = load_rosters(con, drop, work_dir)
-        lap("stage")
+        watch.lap("stage")
+        _prepare(con, staged_files)
+        watch.lap("lookups")
+        _judge(con, drop, thresholds, today or date.today(), work_dir)
+        watch.lap("judge")
 
-        con.execute("SET preserve_insertion_order = false")
-        _register_shift_buckets(con, staged_files)
-        con.execute(_lines_view_sql(staged_files))
-        con.register("_unparseable", _unparseable_rows(staged_files))
-        con.execute("CREATE OR REPLACE TEMP TABLE unparseable AS SELECT * FROM _unparseable")
-        build_lookup_tables(con)
-        for statement in sql.claim_set_tables_sql():
-            con.execute(statement)
-        lap("lookups")
-
-        month_start, month_end = month_bounds(drop.month)
-        values = sql.rule_values(drop.plan, month_start, month_end, today, thresholds)
-        line_rules = [r for r in load_rules() if r.stage == "line"]
-        con.execute(f"CREATE OR REPLACE TEMP VIEW typed AS {sql.typed_sql(thresholds)}")
-        con.execute(f"CREATE OR REPLACE TEMP VIEW flags AS {sql.flags_sql()}")
-        # Verdicts (rows where a rule fired) go to a scratch DuckDB file that spills to disk.
-        con.execute(f"ATTACH {sql_str(str(work_dir / 'scratch.duckdb'))} AS scratch")
-        con.execute(f"CREATE TABLE scratch.verdicts AS {sql.verdicts_sql(line_rules, values)}")
-        lap("judge")
-
-        # Claim atomicity: a claim with any rejected line (or an unparseable row naming it) is held.
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE rejected_claims AS "
-            "SELECT DISTINCT claim_id FROM scratch.verdicts "
-            "WHERE len(own_reject_rule_ids) > 0 AND claim_id IS NOT NULL "
-            "UNION SELECT claim_id_guess FROM unparseable WHERE claim_id_guess IS NOT NULL"
-        )
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE rejected_positions AS "
-            "SELECT pos FROM scratch.verdicts WHERE len(own_reject_rule_ids) > 0"
-        )
         out = work_dir / "out"
         out.mkdir()
         _copy(con, outputs.accepted_sql(drop.plan, drop.month), out / "encounter_lines.parquet")
         _copy(con, outputs.rejects_sql(drop.plan, drop.month), out / "encounter_rejects.parquet")
-        lap("split")
-
+        watch.lap("split")
         contract_rows = validate_accepted_file(out / "encounter_lines.parquet")
-        lap("contract")
+        watch.lap("contract")
 
         metrics = metrics_sql.compute(
             con,
@@ -199,31 +231,17 @@ def run_plan_month(
             lake_root=paths.lake,
             out_dir=out,
         )
-        metrics["rosters"] = roster_counts
+        metrics |= {"rosters": roster_counts, "contract_checked_rows": contract_rows}
         pq.write_table(
             outputs.rule_results_table(drop.plan, drop.month, metrics), out / "rule_results.parquet"
         )
-        metrics["contract_checked_rows"] = contract_rows
-        for table, query in (
-            ("members", "SELECT * FROM members_raw"),
-            ("providers", "SELECT * FROM providers_raw"),
-        ):
-            _copy(
-                con,
-                f"SELECT {sql_str(drop.plan)} AS plan_code, {sql_str(drop.month)} AS extract_month, * FROM ({query})",
-                out / f"{table}.parquet",
-            )
-        lap("metrics")
+        _write_rosters(con, drop, out)
+        watch.lap("metrics")
 
-        for table in lake.LAKE_TABLES:
-            lake.publish_file(
-                out / f"{table}.parquet",
-                lake.partition_file(paths.lake, table, drop.plan, drop.month),
-            )
-        metrics["timings"] = timings
-        lake.write_json_atomic(lake.metrics_path(paths.lake, drop.plan, drop.month), metrics)
-        lap("publish")
-        return PlanMonthResult(drop.plan, drop.month, metrics, timings)
+        metrics["timings"] = watch.timings
+        _publish(paths, drop, out, metrics)
+        watch.lap("publish")
+        return PlanMonthResult(drop.plan, drop.month, metrics, watch.timings)
     finally:
         con.close()
         shutil.rmtree(work_dir, ignore_errors=True)
