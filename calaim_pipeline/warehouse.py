@@ -93,19 +93,3 @@ def ensure_views(paths: DataPaths) -> list[str]:
         for table in stale:
             con.execute(wanted[table])
     return stale
-
-
-def table_counts(paths: DataPaths, plan: str, month: str) -> dict[str, int]:
-    """Rows per warehouse table for one plan-month, read the way a report author reads them."""
-    counts = {}
-    with open_warehouse(paths.warehouse, read_only=True) as con:
-        existing = {
-            row[0] for row in con.execute("SELECT view_name FROM duckdb_views()").fetchall()
-        }
-        for table in LAKE_TABLES:
-            if table in existing:
-                counts[table] = con.execute(
-                    f"SELECT count(*) FROM {table} WHERE plan_code = ? AND extract_month = ?",
-                    [plan, month],
-                ).fetchall()[0][0]
-    return counts

@@ -19,8 +19,3 @@ plan_month_partitions = dg.MultiPartitionsDefinition(
 
 def plan_month_key(plan: str, month: str) -> dg.MultiPartitionKey:
     return dg.MultiPartitionKey({PLAN_DIMENSION: plan, MONTH_DIMENSION: month})
-
-
-def split_key(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) -> tuple[str, str]:
-    keys = context.partition_key.keys_by_dimension  # type: ignore[union-attr]
-    return keys[PLAN_DIMENSION], keys[MONTH_DIMENSION]

@@ -68,11 +68,6 @@ def billable_icd10cm_codes(cache_dir: Path | None = None) -> frozenset[str]:
     return frozenset(codes)
 
 
-def icd10cm_billable(code: str, cache_dir: Path | None = None) -> bool:
-    """A billable ICD-10-CM code (no dot): in the official list and a leaf (no children)."""
-    return code in billable_icd10cm_codes(cache_dir)
-
-
 def build_lookup_tables(con: duckdb.DuckDBPyConnection, cache_dir: Path | None = None) -> None:
     """Create bad_npis, bad_diagnoses and ecm_cs tables from the `lines` view."""
     npis = con.execute(
