@@ -31,7 +31,13 @@ class PlanMonthCheck:
     name: str
     severity: str
     description: str
-    evaluate: Callable[[dict[str, Any], Thresholds], CheckOutcome]
+    decide: Callable[[dict[str, Any], Thresholds], _Verdict]
+
+    def evaluate(self, metrics: dict[str, Any], thresholds: Thresholds) -> CheckOutcome:
+        verdict = self.decide(metrics, thresholds)
+        return CheckOutcome(
+            self.name, self.severity, verdict.passed, verdict.summary, verdict.metadata
+        )
 
 
 def _pct(value: float | None) -> str:
@@ -60,15 +66,22 @@ def top_rules(
     ]
 
 
-def _outcome(name: str, severity: str, passed: bool, summary: str, **metadata: Any) -> CheckOutcome:
-    return CheckOutcome(name, severity, passed, summary, metadata)
+@dataclass(frozen=True)
+class _Verdict:
+    """What a check function decides; the registry below adds its name and severity."""
+
+    passed: bool
+    summary: str
+    metadata: dict[str, Any]
 
 
-def _rows_reconcile(m: dict, t: Thresholds) -> CheckOutcome:
+def _outcome(passed: bool, summary: str, **metadata: Any) -> _Verdict:
+    return _Verdict(passed, summary, metadata)
+
+
+def _rows_reconcile(m: dict, t: Thresholds) -> _Verdict:
     bad = [f["file"] for f in m["files"] if not f["reconciles"]]
     return _outcome(
-        "rows_reconcile",
-        "ERROR",
         not bad,
         "every file: rows read = accepted + rejected"
         if not bad
@@ -79,11 +92,9 @@ def _rows_reconcile(m: dict, t: Thresholds) -> CheckOutcome:
     )
 
 
-def _files_readable(m: dict, t: Thresholds) -> CheckOutcome:
+def _files_readable(m: dict, t: Thresholds) -> _Verdict:
     unparseable = m["unparseable"]
     return _outcome(
-        "files_readable",
-        "ERROR",
         True,
         f"{len(m['files'])} file(s) parsed with all required columns; {unparseable} unparseable row(s) quarantined",
         files=[
@@ -94,12 +105,10 @@ def _files_readable(m: dict, t: Thresholds) -> CheckOutcome:
     )
 
 
-def _reject_rate(m: dict, t: Thresholds) -> CheckOutcome:
+def _reject_rate(m: dict, t: Thresholds) -> _Verdict:
     limit = t.checks.value("reject_rate_max")
     rate = m["reject_rate"]
     return _outcome(
-        "reject_rate",
-        "ERROR",
         rate <= limit,
         f"{m['rejected']} of {m['rows_read']} lines rejected ({_pct(rate)}; limit {_pct(limit)})",
         rate=rate,
@@ -109,7 +118,7 @@ def _reject_rate(m: dict, t: Thresholds) -> CheckOutcome:
     )
 
 
-def _field_completeness(m: dict, t: Thresholds) -> CheckOutcome:
+def _field_completeness(m: dict, t: Thresholds) -> _Verdict:
     minimum = t.checks.value("field_completeness_min")
     low = {
         column: stats["rate"]
@@ -117,8 +126,6 @@ def _field_completeness(m: dict, t: Thresholds) -> CheckOutcome:
         if stats["rate"] is not None and stats["rate"] < minimum
     }
     return _outcome(
-        "field_completeness",
-        "WARN",
         not low,
         "every field filled where it applies"
         if not low
@@ -133,14 +140,12 @@ def _field_completeness(m: dict, t: Thresholds) -> CheckOutcome:
     )
 
 
-def _validity_rate(m: dict, t: Thresholds) -> CheckOutcome:
+def _validity_rate(m: dict, t: Thresholds) -> _Verdict:
     minimum = t.checks.value("family_validity_min")
     rates = {family: stats["pass_rate"] for family, stats in m["family_validity"].items()}
     low = {family: rate for family, rate in rates.items() if rate is not None and rate < minimum}
     worst = min(low, key=low.get) if low else None
     return _outcome(
-        "validity_rate_per_family",
-        "WARN",
         not low,
         "every rule family passes on enough lines"
         if not low
@@ -152,13 +157,11 @@ def _validity_rate(m: dict, t: Thresholds) -> CheckOutcome:
     )
 
 
-def _volume(m: dict, t: Thresholds) -> CheckOutcome:
+def _volume(m: dict, t: Thresholds) -> _Verdict:
     band = t.checks.value("volume_band")
     history = m["volume_history"]
     if not history:
         return _outcome(
-            "volume",
-            "ERROR",
             True,
             "no earlier months in the lake to compare with",
             rows_read=m["rows_read"],
@@ -168,8 +171,6 @@ def _volume(m: dict, t: Thresholds) -> CheckOutcome:
     mean = sum(h["rows_read"] for h in history) / len(history)
     change = (m["rows_read"] - mean) / mean if mean else 0.0
     return _outcome(
-        "volume",
-        "ERROR",
         abs(change) <= band,
         f"{m['rows_read']} lines vs mean {mean:.0f} of {len(history)} earlier month(s): {change:+.1%} (band ±{band:.0%})",
         rows_read=m["rows_read"],
@@ -181,22 +182,18 @@ def _volume(m: dict, t: Thresholds) -> CheckOutcome:
     )
 
 
-def _utilisation(m: dict, t: Thresholds) -> CheckOutcome:
+def _utilisation(m: dict, t: Thresholds) -> _Verdict:
     low, high = t.checks.value("utilisation_min"), t.checks.value("utilisation_max")
     members = m["utilisation"]["enrolled_members"]
     rate = m["utilisation"]["encounters_per_member_month"]
     minimum_members = t.checks.value("utilisation_min_members")
     if members < minimum_members or rate is None:
         return _outcome(
-            "utilisation",
-            "ERROR",
             True,
             f"{members} enrolled members: below the {minimum_members:.0f} the measure applies to",
             enrolled_members=members,
         )
     return _outcome(
-        "utilisation",
-        "ERROR",
         low <= rate <= high,
         f"{rate:.2f} encounters per member-month (bounds {low}-{high})",
         encounters_per_member_month=rate,
@@ -208,13 +205,11 @@ def _utilisation(m: dict, t: Thresholds) -> CheckOutcome:
     )
 
 
-def _timeliness(m: dict, t: Thresholds) -> CheckOutcome:
+def _timeliness(m: dict, t: Thresholds) -> _Verdict:
     minimum = t.checks.value("paid_within_share_min")
     share = m["timeliness"]["paid_within_share"]
     days = m["timeliness"]["paid_within_days"]
     return _outcome(
-        "timeliness",
-        "WARN",
         share is None or share >= minimum,
         f"{_pct(share)} of lines paid within {days} days of service (minimum {_pct(minimum)})",
         share=share,
@@ -226,12 +221,10 @@ def _timeliness(m: dict, t: Thresholds) -> CheckOutcome:
     )
 
 
-def _duplicates(m: dict, t: Thresholds) -> CheckOutcome:
+def _duplicates(m: dict, t: Thresholds) -> _Verdict:
     limit = t.checks.value("duplicate_rate_max")
     rate = m["duplicates"]["rate"]
     return _outcome(
-        "duplicates",
-        "WARN",
         rate <= limit,
         f"{m['duplicates']['rows']} duplicate line(s) ({_pct(rate)}; limit {_pct(limit)})",
         rate=rate,
@@ -241,12 +234,10 @@ def _duplicates(m: dict, t: Thresholds) -> CheckOutcome:
     )
 
 
-def _ecm_cs(m: dict, t: Thresholds) -> CheckOutcome:
+def _ecm_cs(m: dict, t: Thresholds) -> _Verdict:
     minimum = t.checks.value("ecm_cs_valid_share_min")
     share = m["ecm_cs"]["valid_share"]
     return _outcome(
-        "ecm_cs_coding",
-        "WARN",
         share is None or share >= minimum,
         f"{m['ecm_cs']['lines']} ECM/Community Supports line(s), {_pct(share)} with an allowed modifier",
         share=share,

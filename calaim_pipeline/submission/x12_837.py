@@ -39,7 +39,12 @@ from typing import Any, Literal, TextIO
 
 import duckdb
 
-from calaim_pipeline.ingest.contract import DIAGNOSIS_COLUMNS, ENCOUNTER_COLUMNS, MODIFIER_COLUMNS
+from calaim_pipeline.ingest.contract import (
+    DIAGNOSIS_COLUMNS,
+    ENCOUNTER_COLUMNS,
+    MODIFIER_COLUMNS,
+    PROVIDER_COLUMNS,
+)
 from calaim_pipeline.lake import partition_dir
 from calaim_pipeline.settings import Plan, Receiver
 from calaim_pipeline.sqltext import sql_list
@@ -725,17 +730,7 @@ def build_837(
 # Every contract column the 837 uses: all but the plan (from the folder) and the received date.
 _LINE_COLUMNS = tuple(c for c in ENCOUNTER_COLUMNS if c not in ("plan_code", "received_date"))
 _MEMBER_FIELDS = ("last_name", "first_name", "gender", "address_line_1", "city", "state", "zip")
-_PROVIDER_FIELDS = (
-    "entity_type",
-    "name",
-    "first_name",
-    "taxonomy",
-    "tax_id",
-    "address_line_1",
-    "city",
-    "state",
-    "zip",
-)
+_PROVIDER_FIELDS = tuple(c for c in PROVIDER_COLUMNS if c != "npi")  # npi is the join key
 
 
 def _files(lake_root: Path, table: str, plan: str, month: str) -> list[str]:
