@@ -8,7 +8,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+# What validating a plan-month publishes.
 LAKE_TABLES = ("encounter_lines", "encounter_rejects", "rule_results", "members", "providers")
+# Everything the warehouse shows as a view: the validated tables, the submission ledger and the
+# scorecard, each written per plan-month by the step that owns it.
+WAREHOUSE_TABLES = (*LAKE_TABLES, "submissions", "submitted_lines", "dq_scorecard")
 METRICS_TABLE = "_metrics"
 
 

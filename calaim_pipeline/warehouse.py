@@ -16,7 +16,7 @@ from pathlib import Path
 
 import duckdb
 
-from calaim_pipeline.lake import LAKE_TABLES
+from calaim_pipeline.lake import WAREHOUSE_TABLES
 from calaim_pipeline.settings import DataPaths
 
 LOCK_WAIT_SECONDS = 300.0
@@ -78,7 +78,7 @@ def _current_views(paths: DataPaths) -> dict[str, str]:
 
 
 def _wanted_tables(paths: DataPaths) -> list[str]:
-    return [t for t in LAKE_TABLES if any((paths.lake / t).glob("*/*/data.parquet"))]
+    return [t for t in WAREHOUSE_TABLES if any((paths.lake / t).glob("*/*/data.parquet"))]
 
 
 def ensure_views(paths: DataPaths) -> list[str]:

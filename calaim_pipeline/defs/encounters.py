@@ -12,9 +12,9 @@ from calaim_pipeline.settings import data_paths, load_plans, load_thresholds
 from calaim_pipeline.validation.contract_schema import ContractViolation
 from calaim_pipeline.validation.engine import run_plan_month
 
+from .jobs import LAKE_GROUP
 from .partitions import plan_month_partitions
 
-LAKE_GROUP = "lake"
 ENCOUNTER_LINES = dg.AssetKey("encounter_lines")
 
 

@@ -1,9 +1,14 @@
-"""The plan-month job: validate a partition and refresh the warehouse."""
+"""The plan-month job: validate a partition, build its submission files and its scorecard."""
 
 import dagster as dg
 
+# Groups of the plan x month assets; each defs module names its own group from this tuple.
+LAKE_GROUP = "lake"
+SUBMISSION_GROUP = "submission"
+SCORECARD_GROUP = "scorecard"
+
 plan_month_job = dg.define_asset_job(
     "plan_month_job",
-    selection=dg.AssetSelection.groups("lake"),
-    description="Ingest, validate and store one plan x month partition.",
+    selection=dg.AssetSelection.groups(LAKE_GROUP, SUBMISSION_GROUP, SCORECARD_GROUP),
+    description="Ingest and validate one plan x month, then build its 837 files and scorecard.",
 )
