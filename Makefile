@@ -7,7 +7,7 @@ export UV_PYTHON := python3
 UV = $(shell ./scripts/bootstrap-uv.sh)
 DATA ?= $(if $(CALAIM_DATA_DIR),$(CALAIM_DATA_DIR),data)
 
-.PHONY: setup run sample ui test lint format bench rules-doc clean
+.PHONY: setup system-deps run sample ui test lint format bench rules-doc clean
 
 setup:
 	$(UV) sync --frozen
@@ -24,7 +24,11 @@ ui: setup
 	test -f "$(DATA)/dagster_home/dagster.yaml" || cp dagster.yaml "$(DATA)/dagster_home/dagster.yaml"
 	DAGSTER_HOME="$(abspath $(DATA))/dagster_home" $(UV) run dagster dev -w workspace.yaml -h 127.0.0.1 -p $${PORT:-3000}
 
-test: setup lint
+# chromium and postgresql come from Debian; the script installs them when missing.
+system-deps:
+	./scripts/system-deps.sh
+
+test: setup system-deps lint
 	$(UV) run pytest
 
 lint: setup
