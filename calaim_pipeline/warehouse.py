@@ -4,11 +4,18 @@ DuckDB lets one process write a database file at a time (stack-notes.md). The wa
 views over the lake's partition files, so a pipeline run writes only Parquet (atomic renames) and
 needs the warehouse's write lock only when a view definition must change (first run, or a moved
 data root). That step retries on a lock held by a reader or another run instead of failing.
+
+Every read-write session is recorded in a writer journal next to the warehouse file
+(`writers.jsonl`: process id, host, start and end times, never data), so operators and tests can
+show that no two writers ever overlapped.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import random
+import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +27,7 @@ from calaim_pipeline.lake import WAREHOUSE_TABLES
 from calaim_pipeline.settings import DataPaths
 
 LOCK_WAIT_SECONDS = 300.0
+WRITER_JOURNAL = "writers.jsonl"
 
 
 class WarehouseBusy(RuntimeError):
@@ -36,6 +44,29 @@ def view_sql(paths: DataPaths, table: str) -> str:
         f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM "
         f"read_parquet('{glob}', union_by_name = true, hive_partitioning = false)"
     )
+
+
+def writer_journal(path: Path) -> Path:
+    """The journal of read-write sessions of the warehouse file at `path`."""
+    return path.parent / WRITER_JOURNAL
+
+
+def _journal_write_session(path: Path, started: tuple[float, float], ended: tuple[float, float]):
+    """Append one record in a single O_APPEND write, so records of concurrent processes never mix."""
+    record = {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "start_wall": started[0],
+        "end_wall": ended[0],
+        "start_monotonic": started[1],
+        "end_monotonic": ended[1],
+    }
+    line = (json.dumps(record, sort_keys=True) + "\n").encode()
+    fd = os.open(writer_journal(path), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line)
+    finally:
+        os.close(fd)
 
 
 def _is_lock_error(exc: duckdb.Error) -> bool:
@@ -62,10 +93,14 @@ def open_warehouse(
                 raise
             time.sleep(delay * (1 + random.random()))
             delay = min(delay * 2, 2.0)
+    # A writer's session starts once DuckDB granted its lock and ends after the lock is released.
+    started = (time.time(), time.monotonic())
     try:
         yield con
     finally:
         con.close()
+        if not read_only:
+            _journal_write_session(path, started, (time.time(), time.monotonic()))
 
 
 def _current_views(paths: DataPaths) -> dict[str, str]:
