@@ -12,7 +12,7 @@ STAGE_NOTE = {
     "line": "",
     "ingest": " (decided while reading the file)",
     "claim": " (decided after the line rules)",
-    "ledger": " (needs the submission ledger)",
+    "ledger": " (compared with the submission ledger of the plan's other months)",
 }
 
 

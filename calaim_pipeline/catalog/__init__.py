@@ -67,8 +67,10 @@ def _parse_rule(raw: dict, position: int) -> Rule:
         raise CatalogError(f"{label}: severity {rule.severity!r} is not one of {SEVERITIES}")
     if rule.stage not in STAGES:
         raise CatalogError(f"{label}: stage {rule.stage!r} is not one of {STAGES}")
-    if (rule.stage == "line") != (rule.when is not None):
-        raise CatalogError(f"{label}: line rules need 'when'; other stages must not have it")
+    if (rule.stage in ("line", "ledger")) != (rule.when is not None):
+        raise CatalogError(
+            f"{label}: line and ledger rules need 'when'; other stages must not have it"
+        )
     return rule
 
 

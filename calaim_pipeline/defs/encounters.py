@@ -9,6 +9,7 @@ from calaim_pipeline.ingest.landing import LandingError, find_drop
 from calaim_pipeline.ingest.reader import ExtractFileError
 from calaim_pipeline.plan_month_checks import PLAN_MONTH_CHECKS, CheckOutcome, evaluate_all
 from calaim_pipeline.settings import data_paths, load_plans, load_thresholds
+from calaim_pipeline.submission.ledger import SentMonthError
 from calaim_pipeline.validation.contract_schema import ContractViolation
 from calaim_pipeline.validation.engine import run_plan_month
 
@@ -105,7 +106,7 @@ def validate_plan_month(context: dg.AssetExecutionContext):
         drop = find_drop(paths, plan, month, load_plans().codes)
         context.log.info(f"{plan} {month}: {len(drop.encounter_files)} encounter file(s)")
         result = run_plan_month(drop, paths, load_thresholds())
-    except (LandingError, ExtractFileError, ContractViolation) as exc:
+    except (LandingError, ExtractFileError, ContractViolation, SentMonthError) as exc:
         # The message names the file, line and column; nothing was published for this partition.
         raise dg.Failure(description=f"{plan} {month}: {exc}", allow_retries=False) from None
     m = result.metrics

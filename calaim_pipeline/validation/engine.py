@@ -34,6 +34,7 @@ from calaim_pipeline.ingest.rosters import load_rosters
 from calaim_pipeline.months import month_bounds
 from calaim_pipeline.settings import DataPaths, Thresholds
 from calaim_pipeline.sqltext import sql_str
+from calaim_pipeline.submission import ledger
 from calaim_pipeline.validation import metrics as metrics_sql
 from calaim_pipeline.validation import outputs, sql
 from calaim_pipeline.validation.contract_schema import validate_accepted_file
@@ -133,8 +134,13 @@ class _Stopwatch:
         self._clock = now
 
 
-def _prepare(con: duckdb.DuckDBPyConnection, staged_files: list[StagedFile]) -> None:
-    """The `lines` view, unparseable rows, code-list lookups and set-level rule tables."""
+def _prepare(
+    con: duckdb.DuckDBPyConnection,
+    staged_files: list[StagedFile],
+    paths: DataPaths,
+    drop: PlanMonthDrop,
+) -> None:
+    """The `lines` view, unparseable rows, code-list lookups, set-level and ledger rule tables."""
     con.execute("SET preserve_insertion_order = false")  # order mattered only while staging
     _register_shift_buckets(con, staged_files)
     con.execute(_lines_view_sql(staged_files))
@@ -143,6 +149,12 @@ def _prepare(con: duckdb.DuckDBPyConnection, staged_files: list[StagedFile]) -> 
     build_lookup_tables(con)
     for statement in sql.claim_set_tables_sql():
         con.execute(statement)
+    for statement in ledger.ledger_tables_sql(paths.lake, drop.plan, drop.month):
+        con.execute(statement)
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE ledger_findings AS "
+        + ledger.ledger_findings_sql("lines", sql.duplicate_key_sql())
+    )
 
 
 def _judge(
@@ -155,7 +167,7 @@ def _judge(
     """Evaluate every line rule; keep verdicts for rows where one fired, then the claim holds."""
     month_start, month_end = month_bounds(drop.month)
     values = sql.rule_values(drop.plan, month_start, month_end, today, thresholds)
-    line_rules = [r for r in load_rules() if r.stage == "line"]
+    line_rules = [r for r in load_rules() if r.stage in ("line", "ledger")]
     con.execute(f"CREATE OR REPLACE TEMP VIEW typed AS {sql.typed_sql(thresholds)}")
     con.execute(f"CREATE OR REPLACE TEMP VIEW flags AS {sql.flags_sql()}")
     # A scratch DuckDB file rather than memory: it spills to disk under the memory limit.
@@ -172,6 +184,13 @@ def _judge(
         "CREATE OR REPLACE TEMP TABLE rejected_positions AS "
         "SELECT pos FROM scratch.verdicts WHERE len(own_reject_rule_ids) > 0"
     )
+
+
+def _ledger_context(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    """What the ledger rules compared against, so a reviewer knows whether they could fire."""
+    (known,) = con.execute("SELECT known FROM ledger_history").fetchone()
+    (keys,) = con.execute("SELECT count(*) FROM ledger_live_keys").fetchone()
+    return {"earlier_months_known": bool(known), "live_line_keys": int(keys)}
 
 
 def _write_rosters(con: duckdb.DuckDBPyConnection, drop: PlanMonthDrop, out: Path) -> None:
@@ -198,6 +217,7 @@ def run_plan_month(
 ) -> PlanMonthResult:
     """Judge one plan-month and replace its partition in the lake. Raises ExtractFileError when a
     file cannot be read at all (or ContractViolation); then nothing in the lake changes."""
+    ledger.refuse_if_sent(paths.lake, drop.plan, drop.month)
     watch = _Stopwatch()
     work_dir = paths.work / f"{drop.plan}_{drop.month}_{uuid.uuid4().hex[:8]}"
     (work_dir / "spill").mkdir(parents=True, exist_ok=True)
@@ -209,7 +229,7 @@ def run_plan_month(
         ]
         roster_counts = load_rosters(con, drop, work_dir)
         watch.lap("stage")
-        _prepare(con, staged_files)
+        _prepare(con, staged_files, paths, drop)
         watch.lap("lookups")
         _judge(con, drop, thresholds, today or date.today(), work_dir)
         watch.lap("judge")
@@ -231,7 +251,11 @@ def run_plan_month(
             lake_root=paths.lake,
             out_dir=out,
         )
-        metrics |= {"rosters": roster_counts, "contract_checked_rows": contract_rows}
+        metrics |= {
+            "rosters": roster_counts,
+            "contract_checked_rows": contract_rows,
+            "ledger": _ledger_context(con),
+        }
         pq.write_table(
             outputs.rule_results_table(drop.plan, drop.month, metrics), out / "rule_results.parquet"
         )

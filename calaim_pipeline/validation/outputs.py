@@ -15,11 +15,14 @@ UNPARSEABLE_RULE = "ROW_UNPARSEABLE"
 
 
 def rule_results_table(plan: str, month: str, metrics: dict[str, Any]) -> pa.Table:
-    """plan x month x rule counts for every catalog rule; ledger rules not yet run show 0 checked."""
+    """plan x month x rule counts for every catalog rule. Ledger rules show 0 checked while the
+    plan's ledger holds no other month: there was nothing to compare against."""
     parsed = metrics["rows_read"] - metrics["unparseable"]
+    ledger = metrics.get("ledger", {})
+    ledger_in_use = ledger.get("earlier_months_known") or ledger.get("live_line_keys")
     rows = []
     for rule in load_rules():
-        if rule.stage == "ledger":
+        if rule.stage == "ledger" and not ledger_in_use:
             checked = 0
         elif rule.stage == "ingest":
             checked = metrics["rows_read"]

@@ -10,6 +10,7 @@ The judged relation exposes these columns to the catalog's `when` expressions:
 - member_on_roster, member_enrolled, member_gender, member_county
 - claim_fields_disagree, line_number_repeated, duplicate_in_month, pointers_ok, ecm_cs_allowed,
   units_bound
+- submitted_in_other_month, original_not_in_ledger: the ledger rules (submission.ledger)
 """
 
 from __future__ import annotations
@@ -65,6 +66,15 @@ def dup_key_columns() -> list[str]:
         "revenue_code",
         f"list_sort(list_filter([{', '.join(MODIFIER_COLUMNS)}], lambda m: m IS NOT NULL))",
     ]
+
+
+def duplicate_key_sql() -> str:
+    """The same identity as one text value, so a line can be compared with lines of other months
+    kept in the submission ledger. Works on raw text columns and on the typed accepted lines
+    (a DATE casts to the same YYYY-MM-DD text)."""
+    parts = [f"coalesce(CAST({c} AS VARCHAR), '')" for c in dup_key_columns()[:-1]]
+    modifiers = dup_key_columns()[-1]
+    return f"concat_ws('|', {', '.join(parts)}, array_to_string({modifiers}, ','))"
 
 
 def claim_set_tables_sql() -> list[str]:
@@ -176,6 +186,8 @@ SELECT l.*,
   claim_id IN (SELECT claim_id FROM disagree_claims) AS claim_fields_disagree,
   (claim_id, line_number) IN (SELECT (claim_id, line_number) FROM repeated_line_numbers) AS line_number_repeated,
   pos IN (SELECT pos FROM duplicate_positions) AS duplicate_in_month,
+  pos IN (SELECT pos FROM ledger_findings WHERE rule_id = 'DUPLICATE_OF_SUBMITTED') AS submitted_in_other_month,
+  pos IN (SELECT pos FROM ledger_findings WHERE rule_id = 'ORIGINAL_CLAIM_UNKNOWN') AS original_not_in_ledger,
   regexp_full_match(diagnosis_pointers, '[0-9]{{1,2}}( *, *[0-9]{{1,2}}){{0,3}}')
     AND list_aggregate(list_transform(string_split(diagnosis_pointers, ','),
           lambda p: TRY_CAST(TRIM(p) AS INTEGER) BETWEEN 1 AND 12

@@ -1,0 +1,99 @@
+"""The plan-month's 837 submission files, and the reviewed hand-off that marks a month sent."""
+
+import dagster as dg
+
+from calaim_pipeline import warehouse
+from calaim_pipeline.settings import data_paths, load_plans
+from calaim_pipeline.submission import ledger
+from calaim_pipeline.submission.build import StaleValidationError, build_submission
+from calaim_pipeline.submission.x12_837 import SubmissionDataError
+
+from .jobs import SUBMISSION_GROUP
+from .partitions import plan_month_partitions
+
+
+def _files_markdown(files: list[dict]) -> str:
+    rows = ["| file | claims | lines | billed | paid | ISA13 |", "|---|---|---|---|---|---|"]
+    rows += [
+        f"| {f['file_name']} | {f['claims']} | {f['lines']} | {f['total_billed']} | "
+        f"{f['total_paid']} | {f['interchange_control_number']} |"
+        for f in files
+    ]
+    return "\n".join(rows)
+
+
+@dg.asset(
+    name="submission",
+    group_name=SUBMISSION_GROUP,
+    partitions_def=plan_month_partitions,
+    # encounter_lines carries the blocking ERROR checks: a failing one skips this asset.
+    deps=["encounter_lines", "members", "providers"],
+    description=(
+        "The plan-month's X12 837P and 837I files for DHCS, manifest.json and the ledger rows "
+        "(warehouse views submissions and submitted_lines). Never rebuilt once marked sent."
+    ),
+)
+def submission(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    keys = context.partition_key.keys_by_dimension  # type: ignore[union-attr]
+    plan, month = keys["plan"], keys["month"]
+    paths = data_paths()
+    try:
+        result = build_submission(paths, load_plans(), plan, month)
+    except (ledger.SentMonthError, StaleValidationError, SubmissionDataError) as exc:
+        raise dg.Failure(description=f"{plan} {month}: {exc}", allow_retries=False) from None
+    warehouse.ensure_views(paths)
+    manifest = result.manifest
+    context.log.info(
+        f"{plan} {month}: {len(manifest['files'])} file(s), {manifest['claims']} claims, "
+        f"{manifest['lines']} lines"
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "status": ledger.BUILT,
+            "folder": dg.MetadataValue.path(str(result.folder)),
+            "files": dg.MetadataValue.md(_files_markdown(manifest["files"])),
+            "claims": manifest["claims"],
+            "lines": manifest["lines"],
+            "total_billed": manifest["total_billed"],
+            "total_paid": manifest["total_paid"],
+        }
+    )
+
+
+class MarkSentConfig(dg.Config):
+    reviewed_by: str
+
+
+@dg.op(
+    description=(
+        "Record that the partition's built 837 files were reviewed and sent to DHCS. Checks the "
+        "files still match their sha256; afterwards the month can never be rebuilt."
+    )
+)
+def mark_plan_month_sent(context: dg.OpExecutionContext, config: MarkSentConfig) -> None:
+    keys = context.partition_key.keys_by_dimension  # type: ignore[union-attr]
+    plan, month = keys["plan"], keys["month"]
+    paths = data_paths()
+    try:
+        status = ledger.mark_sent(paths.lake, paths.submissions, plan, month, config.reviewed_by)
+    except ledger.LedgerError as exc:
+        raise dg.Failure(description=str(exc), allow_retries=False) from None
+    context.log_event(
+        dg.AssetObservation(
+            asset_key="submission",
+            partition=context.partition_key,
+            metadata={
+                "status": ledger.SENT,
+                "sent_at": status.sent_at or "",
+                "sent_by": status.sent_by or "",
+            },
+        )
+    )
+
+
+@dg.job(
+    partitions_def=plan_month_partitions,
+    description="Mark a reviewed plan-month's submission files as sent (config: reviewed_by).",
+)
+def mark_sent_job() -> None:
+    mark_plan_month_sent()

@@ -1,0 +1,258 @@
+"""Build one plan-month's 837P and 837I files from its accepted lines and record them in the ledger.
+
+Order of work, so a crash at any point leaves either the previous build or the new one:
+1. refuse a sent month; take the plan's ledger lock;
+2. re-check the ledger rules against the ledger as it is *now* (a month built after this one was
+   validated may own some of its lines): refuse to build rather than send a duplicate;
+3. write each file under a temporary name, then rename it into place;
+4. write ``manifest.json`` (atomic), remove files of an earlier build that the manifest no longer
+   lists, then replace the month's ``submissions`` and ``submitted_lines`` ledger partitions.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from calaim_pipeline import lake
+from calaim_pipeline.settings import DataPaths, PlansRegistry
+from calaim_pipeline.sqltext import sql_str
+from calaim_pipeline.submission import ledger
+from calaim_pipeline.submission.control import ControlNumberStore
+from calaim_pipeline.submission.x12_837 import (
+    TRANSACTION_FOR_CLAIM_TYPE,
+    FileTotals,
+    claims_from_lake,
+    write_837,
+)
+from calaim_pipeline.validation.engine import connect
+from calaim_pipeline.validation.sql import duplicate_key_sql
+
+MANIFEST = "manifest.json"
+
+SUBMISSIONS_SCHEMA = pa.schema(
+    [
+        ("plan_code", pa.string()),
+        ("extract_month", pa.string()),
+        ("file_name", pa.string()),
+        ("transaction", pa.string()),
+        ("interchange_control_number", pa.string()),
+        ("group_control_number", pa.string()),
+        ("transaction_sets", pa.int64()),
+        ("claims", pa.int64()),
+        ("lines", pa.int64()),
+        ("total_billed", pa.decimal128(18, 2)),
+        ("total_paid", pa.decimal128(18, 2)),
+        ("sha256", pa.string()),
+        ("bytes", pa.int64()),
+        ("created_at", pa.string()),
+        ("status", pa.string()),
+        ("sent_at", pa.string()),
+        ("sent_by", pa.string()),
+    ]
+)
+
+
+class StaleValidationError(RuntimeError):
+    """Lines accepted at validation now collide with the ledger (another month was built since)."""
+
+
+@dataclass
+class SubmissionResult:
+    plan: str
+    month: str
+    folder: Path
+    manifest: dict[str, Any]
+
+    @property
+    def files(self) -> list[dict[str, Any]]:
+        return self.manifest["files"]
+
+
+def submission_folder(paths: DataPaths, plan: str, month: str) -> Path:
+    return paths.submissions / plan / month
+
+
+def _check_ledger_now(paths: DataPaths, plan: str, month: str, lines_file: Path, con) -> None:
+    for statement in ledger.ledger_tables_sql(paths.lake, plan, month):
+        con.execute(statement)
+    lines = (
+        f"(SELECT *, file_row_number AS pos FROM read_parquet({sql_str(str(lines_file))}, "
+        "file_row_number = true))"
+    )
+    found = con.execute(
+        f"SELECT rule_id, count(*) FROM ({ledger.ledger_findings_sql(lines, duplicate_key_sql())}) "
+        "GROUP BY rule_id ORDER BY rule_id"
+    ).fetchall()
+    if found:
+        counts = ", ".join(f"{rule}: {n} lines" for rule, n in found)
+        raise StaleValidationError(
+            f"{plan} {month} was validated before the ledger changed ({counts}); "
+            "re-run the plan-month so these lines are judged against the ledger, then build again"
+        )
+
+
+def _line_counts(con, lines_file: Path) -> dict[str, tuple[int, int]]:
+    rows = con.execute(
+        "SELECT claim_type, count(DISTINCT (claim_id, frequency_code)), count(*) "
+        f"FROM read_parquet({sql_str(str(lines_file))}) GROUP BY claim_type"
+    ).fetchall()
+    return {claim_type: (int(claims), int(lines)) for claim_type, claims, lines in rows}
+
+
+def _write_file(folder: Path, name: str, write: Any) -> tuple[FileTotals, str, int]:
+    """Write through ``write(handle)`` to a temp file in ``folder``, then rename it to ``name``."""
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".x12")
+    try:
+        with os.fdopen(fd, "w", encoding="ascii", newline="") as handle:
+            totals = write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        final = folder / name
+        digest = ledger.sha256_of(Path(tmp))
+        size = Path(tmp).stat().st_size
+        os.replace(tmp, final)
+        return totals, digest, size
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _money(value: Decimal) -> str:
+    return f"{value:.2f}"
+
+
+def build_submission(
+    paths: DataPaths,
+    registry: PlansRegistry,
+    plan_code: str,
+    month: str,
+    *,
+    now: datetime | None = None,
+) -> SubmissionResult:
+    """Write the plan-month's 837 files, manifest and ledger partitions; see the module text."""
+    ledger.refuse_if_sent(paths.lake, plan_code, month)
+    plan = registry.plan(plan_code)
+    created = now or datetime.now(UTC)
+    lines_file = lake.partition_file(paths.lake, "encounter_lines", plan_code, month)
+    if not lines_file.is_file():
+        raise FileNotFoundError(f"{plan_code} {month} has not been validated (no encounter_lines)")
+    folder = submission_folder(paths, plan_code, month)
+    folder.mkdir(parents=True, exist_ok=True)
+    work_dir = paths.work / f"submission_{plan_code}_{month}_{uuid.uuid4().hex[:8]}"
+    (work_dir / "spill").mkdir(parents=True, exist_ok=True)
+    con = connect(work_dir)
+    try:
+        with ledger.ledger_lock(paths.lake, plan_code):
+            ledger.refuse_if_sent(paths.lake, plan_code, month)
+            _check_ledger_now(paths, plan_code, month, lines_file, con)
+            expected = _line_counts(con, lines_file)
+            controls = ControlNumberStore(paths.submissions / "_control")
+            rows: list[dict[str, Any]] = []
+            file_of_type: dict[str, tuple[str, str]] = {}
+            for claim_type in sorted(expected):  # "I" before "P": stable file order
+                transaction = TRANSACTION_FOR_CLAIM_TYPE[claim_type]
+                numbers = controls.allocate(plan_code)
+                name = f"{plan_code}_{month}_{transaction}_{numbers.isa13}.x12"
+
+                def write(handle, claim_type=claim_type, transaction=transaction, numbers=numbers):
+                    claims = claims_from_lake(paths.lake, plan_code, month, claim_type, con=con)
+                    return write_837(
+                        handle, transaction, claims, plan, registry.receiver, numbers, created
+                    )
+
+                totals, digest, size = _write_file(folder, name, write)
+                if (totals.claims, totals.lines) != expected[claim_type]:
+                    raise RuntimeError(
+                        f"{name}: wrote {totals.claims} claims / {totals.lines} lines, the lake has "
+                        f"{expected[claim_type][0]} / {expected[claim_type][1]}"
+                    )
+                file_of_type[claim_type] = (name, numbers.isa13)
+                rows.append(
+                    {
+                        "plan_code": plan_code,
+                        "extract_month": month,
+                        "file_name": name,
+                        "transaction": transaction,
+                        "interchange_control_number": numbers.isa13,
+                        "group_control_number": numbers.gs06,
+                        "transaction_sets": totals.transaction_sets,
+                        "claims": totals.claims,
+                        "lines": totals.lines,
+                        "total_billed": totals.billed,
+                        "total_paid": totals.paid,
+                        "sha256": digest,
+                        "bytes": size,
+                        "created_at": created.isoformat(timespec="seconds"),
+                        "status": ledger.BUILT,
+                        "sent_at": None,
+                        "sent_by": None,
+                    }
+                )
+            manifest = _manifest(plan_code, month, created, rows)
+            lake.write_json_atomic(folder / MANIFEST, manifest)
+            keep = {row["file_name"] for row in rows} | {MANIFEST}
+            for stale in folder.iterdir():
+                if stale.is_file() and stale.name not in keep and not stale.name.startswith("."):
+                    stale.unlink()
+            ledger.write_submitted_lines(
+                con,
+                paths.lake,
+                plan_code,
+                month,
+                ledger.submitted_lines_sql(lines_file, duplicate_key_sql(), file_of_type),
+            )
+            ledger.write_partition(
+                paths.lake,
+                ledger.SUBMISSIONS,
+                plan_code,
+                month,
+                pa.Table.from_pylist(rows, SUBMISSIONS_SCHEMA),
+            )
+        return SubmissionResult(plan_code, month, folder, manifest)
+    finally:
+        con.close()
+        shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def _manifest(
+    plan: str, month: str, created: datetime, rows: list[dict[str, Any]]
+) -> dict[str, Any]:
+    files = [
+        {
+            "file_name": row["file_name"],
+            "transaction": row["transaction"],
+            "implementation_guide": "005010X222A1"
+            if row["transaction"] == "837P"
+            else "005010X223A2",
+            "interchange_control_number": row["interchange_control_number"],
+            "group_control_number": row["group_control_number"],
+            "transaction_sets": row["transaction_sets"],
+            "claims": row["claims"],
+            "lines": row["lines"],
+            "total_billed": _money(row["total_billed"]),
+            "total_paid": _money(row["total_paid"]),
+            "sha256": row["sha256"],
+            "bytes": row["bytes"],
+        }
+        for row in rows
+    ]
+    return {
+        "plan_code": plan,
+        "extract_month": month,
+        "created_at": created.isoformat(timespec="seconds"),
+        "files": files,
+        "claims": sum(row["claims"] for row in rows),
+        "lines": sum(row["lines"] for row in rows),
+        "total_billed": _money(sum((row["total_billed"] for row in rows), Decimal(0))),
+        "total_paid": _money(sum((row["total_paid"] for row in rows), Decimal(0))),
+    }
