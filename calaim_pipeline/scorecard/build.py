@@ -1,0 +1,230 @@
+"""Build and write scorecards: dq_scorecard Parquet in the lake, scorecard.json/.html, the index.
+
+Reads only metrics.json files (lake/_metrics); every file is written to a temporary name and renamed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from calaim_pipeline import lake
+from calaim_pipeline.settings import MONTH_PATTERN, DataPaths, Thresholds, load_thresholds
+
+from .catalog import Catalog, load_catalog
+from .compute import compute_scorecard
+from .render_html import index_html, scorecard_html
+
+TABLE = "dq_scorecard"
+SCHEMA = pa.schema(
+    [
+        ("plan_code", pa.string()),
+        ("extract_month", pa.string()),
+        ("metric_id", pa.string()),
+        ("family", pa.string()),
+        ("label", pa.string()),
+        ("unit", pa.string()),
+        ("direction", pa.string()),
+        ("value", pa.float64()),
+        ("threshold", pa.float64()),
+        ("threshold_high", pa.float64()),
+        ("status", pa.string()),
+        ("on_breach", pa.string()),
+        ("scored", pa.bool_()),
+        ("source", pa.string()),
+        ("detail", pa.string()),
+        ("score", pa.float64()),
+        ("grade", pa.string()),
+    ]
+)
+_PARTITION = re.compile(r"extract_month=(\d{4}-\d{2})")
+
+
+@dataclass(frozen=True)
+class ScorecardFiles:
+    plan: str
+    month: str
+    card: dict[str, Any]
+    html: Path
+    json: Path
+    parquet: Path
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def scorecard_dir(paths: DataPaths, plan: str, month: str) -> Path:
+    return paths.scorecards / plan / month
+
+
+def plan_months(lake_root: Path, plan: str) -> list[str]:
+    """Months of a plan that have metrics in the lake, oldest first."""
+    folder = lake_root / lake.METRICS_TABLE / f"plan_code={plan}"
+    if not folder.is_dir():
+        return []
+    found = (_PARTITION.fullmatch(p.name) for p in folder.iterdir())
+    return sorted(
+        m.group(1) for m in found if m and (folder / m.group(0) / "metrics.json").is_file()
+    )
+
+
+def lake_plans(lake_root: Path) -> list[str]:
+    folder = lake_root / lake.METRICS_TABLE
+    if not folder.is_dir():
+        return []
+    return sorted(
+        p.name.removeprefix("plan_code=") for p in folder.glob("plan_code=*") if p.is_dir()
+    )
+
+
+def table_rows(card: dict[str, Any]) -> list[dict[str, Any]]:
+    """The dq_scorecard rows of a plan-month: one per metric plus the overall score and grade."""
+    common = {
+        "plan_code": card["plan"],
+        "extract_month": card["month"],
+        "score": card["score"],
+        "grade": card["grade"],
+    }
+    rows = [{**common, **{k: r[k] for k in SCHEMA.names if k in r}} for r in card["metrics"]]
+    rows.append(
+        {
+            **common,
+            "metric_id": "overall_score",
+            "family": "overall",
+            "label": "Overall score and grade",
+            "unit": "score",
+            "direction": "info",
+            "value": card["score"],
+            "status": card["status"],
+            "scored": False,
+            "source": "calaim_pipeline/scorecard/catalog.yaml grading (assumed)",
+            "detail": f"grade {card['grade']}; fit to send: {'yes' if card['fit_to_send'] else 'no'}",
+        }
+    )
+    return rows
+
+
+def _write_parquet(rows: list[dict[str, Any]], final: Path) -> None:
+    final.parent.mkdir(parents=True, exist_ok=True)
+    table = pa.Table.from_pylist(rows, schema=SCHEMA)
+    fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=".tmp-", suffix=".parquet")
+    os.close(fd)
+    try:
+        pq.write_table(table, tmp)
+        lake.publish_file(Path(tmp), final)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def build_scorecard(
+    paths: DataPaths,
+    plan: str,
+    month: str,
+    *,
+    thresholds: Thresholds | None = None,
+    catalog: Catalog | None = None,
+) -> ScorecardFiles:
+    """Score one plan-month from its metrics.json and write its Parquet, JSON and HTML.
+
+    Raises FileNotFoundError when the plan-month has not been validated (no metrics.json).
+    """
+    if not MONTH_PATTERN.fullmatch(month):
+        raise ValueError(f"month must be YYYY-MM, got {month!r}")
+    thresholds = thresholds or load_thresholds()
+    catalog = catalog or load_catalog()
+    metrics = lake.read_metrics(paths.lake, plan, month)
+    if metrics is None:
+        raise FileNotFoundError(
+            f"{plan} {month}: no metrics.json in the lake; validate the month first"
+        )
+    history = [
+        h
+        for earlier in plan_months(paths.lake, plan)
+        if earlier < month and (h := lake.read_metrics(paths.lake, plan, earlier)) is not None
+    ]
+    card = compute_scorecard(metrics, history, catalog, thresholds)
+    card["generated_at"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    out = scorecard_dir(paths, plan, month)
+    parquet = lake.partition_file(paths.lake, TABLE, plan, month)
+    _write_parquet(table_rows(card), parquet)
+    _write_text_atomic(out / "scorecard.json", json.dumps(card, indent=2, sort_keys=True) + "\n")
+    _write_text_atomic(out / "scorecard.html", scorecard_html(card))
+    return ScorecardFiles(
+        plan, month, card, out / "scorecard.html", out / "scorecard.json", parquet
+    )
+
+
+def _cards_for_month(paths: DataPaths, month: str) -> list[dict[str, Any]]:
+    cards = []
+    if not paths.scorecards.is_dir():
+        return cards
+    for plan_dir in sorted(p for p in paths.scorecards.iterdir() if p.is_dir()):
+        path = plan_dir / month / "scorecard.json"
+        if path.is_file():
+            cards.append(json.loads(path.read_text(encoding="utf-8")))
+    return cards
+
+
+def scorecard_months(paths: DataPaths) -> list[str]:
+    """Months that have at least one plan's scorecard.json, oldest first."""
+    if not paths.scorecards.is_dir():
+        return []
+    return sorted(
+        {
+            p.parent.name
+            for p in paths.scorecards.glob("*/*/scorecard.json")
+            if MONTH_PATTERN.fullmatch(p.parent.name)
+        }
+    )
+
+
+def build_index(paths: DataPaths, month: str | None = None) -> Path | None:
+    """Write scorecards/<month>/index.html for every month with scorecards (or just `month`), and
+    scorecards/index.html for the latest month. Returns the top-level index (None: no scorecards)."""
+    months = scorecard_months(paths)
+    if not months:
+        return None
+    for m in [month] if month in months else months:
+        html = index_html(m, _cards_for_month(paths, m), months, href_prefix="../")
+        _write_text_atomic(paths.scorecards / m / "index.html", html)
+    latest = months[-1]
+    top = paths.scorecards / "index.html"
+    _write_text_atomic(
+        top, index_html(latest, _cards_for_month(paths, latest), months, href_prefix="")
+    )
+    return top
+
+
+def build_all(
+    paths: DataPaths, plans: list[str] | None = None, months: list[str] | None = None
+) -> list[ScorecardFiles]:
+    """Scorecards for every validated plan-month in the lake (optionally only some), then the index."""
+    thresholds, catalog = load_thresholds(), load_catalog()
+    built = []
+    for plan in plans or lake_plans(paths.lake):
+        for month in plan_months(paths.lake, plan):
+            if months is None or month in months:
+                built.append(
+                    build_scorecard(paths, plan, month, thresholds=thresholds, catalog=catalog)
+                )
+    build_index(paths)
+    return built
