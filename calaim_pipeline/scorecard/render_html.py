@@ -41,10 +41,10 @@ main{max-width:1180px;margin:0 auto;padding:20px 32px 40px}
 section{background:#fff;border:1px solid #d0d7de;border-radius:8px;padding:16px 20px;margin:0 0 18px}
 h2{font-size:16px;margin:0 0 12px}
 .glance{display:flex;flex-wrap:wrap;gap:14px;align-items:stretch}
-.verdict{flex:1 1 320px;border-radius:8px;padding:14px 18px;border:2px solid}
+.verdict{flex:2 1 300px;border-radius:8px;padding:14px 18px;border:2px solid}
 .verdict .label{font-size:26px;font-weight:700;letter-spacing:.5px}
 .verdict .why{font-size:15px;margin-top:2px}
-.tile{flex:0 1 150px;border:1px solid #d0d7de;border-radius:8px;padding:10px 14px;background:#fff}
+.tile{flex:1 1 110px;border:1px solid #d0d7de;border-radius:8px;padding:10px 14px;background:#fff}
 .tile .k{font-size:12px;color:#59636e;text-transform:uppercase;letter-spacing:.4px}
 .tile .v{font-size:22px;font-weight:600}
 .s-pass{background:#dafbe1;border-color:#1a7f37;color:#116329}
@@ -124,7 +124,7 @@ def _glance(card: dict[str, Any]) -> str:
         f'<div class="muted">{counts["fail"]} failing, {counts["warn"]} warning, {counts["pass"]} passing metrics'
         f" ({counts['n/a']} not applicable)</div></div>"
         + _tile("Grade", card["grade"])
-        + _tile("Score", f"{score} / 100")
+        + _tile("Score (of 100)", score)
         + _tile("Lines read", f"{t['rows_read']:,}")
         + _tile("Rejected", f"{t['rejected']:,}")
         + _tile("Reject rate", f"{t['reject_rate']:.2%}")

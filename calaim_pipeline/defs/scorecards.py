@@ -1,0 +1,123 @@
+"""Scorecard assets: one per plan-month (after validation) and the statewide index per month."""
+
+import dagster as dg
+
+from calaim_pipeline import warehouse
+from calaim_pipeline.scorecard import build_index, build_scorecard
+from calaim_pipeline.settings import data_paths, load_thresholds
+
+from .jobs import SCORECARD_GROUP
+from .partitions import MONTH_DIMENSION, plan_month_partitions
+
+DQ_SCORECARD = dg.AssetKey("dq_scorecard")
+SCORECARD_INDEX = dg.AssetKey("scorecard_index")
+PREVIEW_STATUSES = ("fail", "warn")
+
+monthly_partitions = dg.MonthlyPartitionsDefinition(
+    start_date=str(load_thresholds().first_month.value), fmt="%Y-%m"
+)
+
+
+def _preview(card: dict) -> str:
+    """Markdown for the Dagster UI: verdict, score, the metrics not passing and the top rules."""
+    t = card["totals"]
+    score = "n/a" if card["score"] is None else f"{card['score']:.1f}"
+    lines = [
+        f"**{card['status'].upper()}** ({'fit to send' if card['fit_to_send'] else 'not fit to send'})"
+        f" · grade **{card['grade']}** · score {score}/100",
+        "",
+        f"{t['rows_read']} lines read, {t['rejected']} rejected ({t['reject_rate']:.2%}).",
+        "",
+    ]
+    flagged = [r for r in card["metrics"] if r["status"] in PREVIEW_STATUSES]
+    if flagged:
+        lines += ["| metric | value | threshold | status |", "|---|---|---|---|"]
+        for r in flagged[:15]:
+            high = f" to {r['threshold_high']}" if r["threshold_high"] is not None else ""
+            lines.append(
+                f"| {r['metric_id']} | {r['value']} | {r['threshold']}{high} | {r['status'].upper()} |"
+            )
+        lines.append("")
+    if card["top_failing_rules"]:
+        lines += ["| rule | rows | example (claim id @ file:line) |", "|---|---|---|"]
+        for r in card["top_failing_rules"][:5]:
+            example = r["examples"][0] if r["examples"] else None
+            text = (
+                f"{example['claim_id'] or '?'} @ {example['file']}:{example['line']}"
+                if example
+                else ""
+            )
+            lines.append(f"| {r['rule_id']} | {r['rows']} | {text} |")
+    return "\n".join(lines)
+
+
+@dg.asset(
+    key=DQ_SCORECARD,
+    deps=[dg.AssetKey("rule_results")],
+    partitions_def=plan_month_partitions,
+    group_name=SCORECARD_GROUP,
+    description=(
+        "Data-quality scorecard of the plan-month (warehouse view dq_scorecard; "
+        "scorecards/<PLAN>/<YYYY-MM>/scorecard.html and .json), from its validation metrics."
+    ),
+)
+def dq_scorecard(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    keys = context.partition_key.keys_by_dimension  # type: ignore[union-attr]
+    plan, month = keys["plan"], keys[MONTH_DIMENSION]
+    paths = data_paths()
+    try:
+        built = build_scorecard(paths, plan, month)
+    except FileNotFoundError as exc:
+        raise dg.Failure(description=str(exc), allow_retries=False) from None
+    warehouse.ensure_views(paths)
+    card = built.card
+    return dg.MaterializeResult(
+        metadata={
+            "preview": dg.MetadataValue.md(_preview(card)),
+            "html": dg.MetadataValue.path(str(built.html)),
+            "json": dg.MetadataValue.path(str(built.json)),
+            "status": card["status"],
+            "fit_to_send": card["fit_to_send"],
+            "score": card["score"] if card["score"] is not None else -1.0,
+            "grade": card["grade"],
+            "metrics_failing": card["status_counts"]["fail"],
+            "metrics_warning": card["status_counts"]["warn"],
+        }
+    )
+
+
+@dg.asset(
+    key=SCORECARD_INDEX,
+    deps=[
+        dg.AssetDep(
+            DQ_SCORECARD,
+            partition_mapping=dg.MultiToSingleDimensionPartitionMapping(
+                partition_dimension_name=MONTH_DIMENSION
+            ),
+        )
+    ],
+    partitions_def=monthly_partitions,
+    group_name=SCORECARD_GROUP + "_index",
+    description="Statewide index: every plan's scorecard of the month side by side (scorecards/index.html).",
+)
+def scorecard_index(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    month = context.partition_key
+    paths = data_paths()
+    top = build_index(paths, month)
+    page = paths.scorecards / month / "index.html"
+    if top is None or not page.is_file():
+        raise dg.Failure(description=f"{month}: no plan has a scorecard for this month yet")
+    return dg.MaterializeResult(
+        metadata={
+            "html": dg.MetadataValue.path(str(page)),
+            "latest": dg.MetadataValue.path(str(top)),
+        }
+    )
+
+
+statewide_index_job = dg.define_asset_job(
+    "statewide_index_job",
+    selection=dg.AssetSelection.assets(SCORECARD_INDEX),
+    partitions_def=monthly_partitions,
+    description="Rebuild the statewide scorecard index of one month (all plans side by side).",
+)
