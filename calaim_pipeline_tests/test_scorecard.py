@@ -1,0 +1,125 @@
+"""Scorecard catalog, reference page, scoring rules and Dagster wiring (fast, no data runs)."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+
+from calaim_pipeline.scorecard.catalog import load_catalog, load_catalog_at
+from calaim_pipeline.scorecard.compute import compute_scorecard
+from calaim_pipeline.scorecard.reference import REFERENCE_PATH, metrics_page
+from calaim_pipeline.settings import ConfigError, load_thresholds
+
+METRICS = {
+    "plan": "CHG",
+    "month": "2026-09",
+    "files": [
+        {"file": "encounters.csv", "format": "csv", "rows_read": 1000, "accepted": 950,
+         "rejected": 50, "unparseable": 0, "reconciles": True, "extra_columns": []}
+    ],
+    "rows_read": 1000, "accepted": 950, "rejected": 50, "unparseable": 0,
+    "accepted_with_warnings": 0, "reject_rate": 0.05, "claims_read": 400, "claims_accepted": 380,
+    "claims_billed_zero": 0, "billed_total": 1.0, "paid_total": 1.0,
+    "rule_counts": {"CIN_FORMAT": 50},
+    "rule_examples": {"CIN_FORMAT": [{"claim_id": "CHG-1", "file": "encounters.csv", "line": 7}]},
+    "completeness": {"claim_id": {"applicable": 1000, "filled": 1000, "rate": 1.0}},
+    "family_validity": {
+        f: {"rows_failed": 50 if f == "validity" else 0, "pass_rate": 0.95 if f == "validity" else 1.0}
+        for f in ("completeness", "validity", "consistency", "uniqueness", "timeliness",
+                  "reasonability", "referential")
+    },
+    "duplicates": {"rows": 0, "rate": 0.0},
+    "ecm_cs": {"lines": 0, "invalid": 0, "valid_share": None},
+    "timeliness": {"dated_lines": 1000, "paid_within_days": 90, "paid_within_share": 0.95,
+                   "lag_days_p50": 40.0, "lag_days_p90": 80.0, "share_within_30": 0.3,
+                   "share_within_90": 0.95, "share_within_180": 1.0},
+    "utilisation": {"enrolled_members": 50, "claims_accepted": 380, "encounters_per_member_month": 7.6},
+    "volume_history": [],
+}  # fmt: skip
+
+
+def _card(metrics: dict) -> dict:
+    return compute_scorecard(metrics, [], load_catalog(), load_thresholds())
+
+
+def _row(card: dict, metric_id: str) -> dict:
+    return next(r for r in card["metrics"] if r["metric_id"] == metric_id)
+
+
+def test_metrics_reference_page_is_current():
+    """docs/metrics.md is generated from the catalog: write_metrics_page() regenerates it."""
+    assert REFERENCE_PATH.read_text(encoding="utf-8") == metrics_page()
+
+
+def test_every_metric_states_its_threshold_source():
+    thresholds = load_thresholds()
+    card = compute_scorecard(METRICS, [], load_catalog(), thresholds)
+    for row in card["metrics"]:
+        if row["direction"] != "info":
+            assert row["threshold"] is not None and len(row["source"]) > 3, row["metric_id"]
+    assert "assumed" in metrics_page()
+
+
+def test_statuses_score_and_grade():
+    card = _card(METRICS)
+    assert _row(card, "reject_rate")["status"] == "pass"
+    assert _row(card, "family_pass.validity")["status"] == "warn"  # 95% < 98%
+    assert _row(card, "rule.CIN_FORMAT")["status"] == "warn"  # 5% > 2%
+    assert _row(card, "volume_change")["status"] == "n/a"  # no history
+    assert _row(card, "encounters_per_member_month")["status"] == "n/a"  # < 100 members
+    assert _row(card, "ecm_cs_valid")["status"] == "n/a"
+    assert _row(card, "lag_days_p50")["status"] == "info"
+    assert card["status"] == "warn" and card["fit_to_send"]
+    # validity family: one graded metric at warn -> 50; seven other graded families at 100.
+    assert card["family_scores"]["validity"] == 50.0
+    assert card["score"] == pytest.approx(round((50 + 100 * 7) / 8, 1))
+    assert card["grade"] == "B"
+    assert card["top_failing_rules"][0]["examples"][0]["claim_id"] == "CHG-1"
+
+
+def test_a_failing_metric_makes_the_month_unfit_and_caps_the_grade():
+    metrics = copy.deepcopy(METRICS)
+    metrics.update(rejected=200, reject_rate=0.2)
+    card = _card(metrics)
+    assert _row(card, "reject_rate")["status"] == "fail"
+    assert card["status"] == "fail" and not card["fit_to_send"]
+    assert card["grade"] in ("D", "F")
+
+
+def test_volume_band_comes_from_the_thresholds_file():
+    metrics = copy.deepcopy(METRICS)
+    metrics["volume_history"] = [{"month": "2026-08", "rows_read": 3000}]
+    row = _row(_card(metrics), "volume_change")
+    band = load_thresholds().checks.value("volume_band")
+    assert (row["threshold"], row["threshold_high"]) == (-band, band)
+    assert row["value"] == pytest.approx(-2 / 3, abs=1e-6) and row["status"] == "fail"
+
+
+def test_catalog_errors_name_the_file_and_key(tmp_path: Path):
+    bad = tmp_path / "catalog.yaml"
+    text = (Path(load_catalog_at.__code__.co_filename).parent / "catalog.yaml").read_text()
+    bad.write_text(text.replace("on_breach: warn\n    threshold: {ref: checks.duplicate_rate_max}",
+                                "on_breach: warn\n    threshold: {value: 0.02}"))  # fmt: skip
+    with pytest.raises(
+        ConfigError, match=r"catalog\.yaml.*\n.*metrics\.\d+\(duplicate_rate\)\.threshold"
+    ):
+        load_catalog_at(bad)
+    bad.write_text(text.replace("ref: checks.reject_rate_max", "ref: checks.reject_rate_maxx"))
+    with pytest.raises(ConfigError, match=r"metrics\.reject_rate\.threshold\.ref"):
+        load_catalog_at(bad)
+
+
+def test_scorecard_assets_and_index_job_are_defined():
+    from calaim_pipeline.definitions import defs
+
+    d = defs()
+    plan_month = d.resolve_job_def("plan_month_job")
+    assert "dq_scorecard" in {
+        k.to_user_string() for k in plan_month.asset_layer.executable_asset_keys
+    }
+    index_job = d.resolve_job_def("statewide_index_job")
+    assert {k.to_user_string() for k in index_job.asset_layer.executable_asset_keys} == {
+        "scorecard_index"
+    }
