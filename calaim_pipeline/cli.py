@@ -61,6 +61,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.month.upper() == "ALL":
         months = sorted({m for p, m in landed if p in chosen_plans})
         work = [(p, m) for m in months for p in chosen_plans if (p, m) in landed_set]
+        # Sent months are final: ALL means "everything that may still change".
+        sent = [(p, m) for p, m in work if _is_sent(paths, p, m)]
+        for plan, month in sent:
+            print(f"skipped: {plan} {month} was marked sent (final)")
+        work = [w for w in work if w not in sent]
     else:
         # Named months run even without files, so a missing drop fails loudly with its path.
         work = [(p, m.strip()) for m in sorted(args.month.split(",")) for p in chosen_plans]
@@ -112,10 +117,62 @@ def cmd_run(args: argparse.Namespace) -> int:
                     f"{o.name} {'FAIL' if o.severity == 'ERROR' else 'warn'}" for o in failing
                 )
             )
+            if not blocking and not result.success:
+                failures += 1
+                status += f"; FAILED: {_failure_message(result)}"
             print(f"done in {elapsed:.1f}s ({status})")
+            status += "\n" + _submission_status(paths, plan, month, blocking)
             summary.append((plan, month, metrics, top_rules(metrics, limit=3), status))
     _print_summary(summary)
     return 1 if failures else 0
+
+
+def _is_sent(paths, plan: str, month: str) -> bool:
+    from calaim_pipeline.submission import ledger
+
+    status = ledger.month_status(paths.lake, plan, month)
+    return status is not None and status.status == ledger.SENT
+
+
+def _submission_status(paths, plan: str, month: str, blocking: list[str]) -> str:
+    import json
+
+    if blocking:
+        return f"submission: not built, held by failing ERROR check(s) {', '.join(blocking)}"
+    manifest = paths.submissions / plan / month / "manifest.json"
+    if not manifest.is_file():
+        return "submission: not built"
+    files = json.loads(manifest.read_text(encoding="utf-8"))["files"]
+    parts = [f"{f['transaction']} {f['claims']:,} claims" for f in files]
+    return f"submission: built ({'; '.join(parts) or 'no accepted lines'}) in {manifest.parent}"
+
+
+def cmd_mark_sent(args: argparse.Namespace) -> int:
+    """Run the mark_sent_job for one plan-month on the persistent instance."""
+    import dagster as dg
+
+    from calaim_pipeline.definitions import defs
+    from calaim_pipeline.defs.partitions import plan_month_key
+
+    _selected(args.plan, load_plans().codes, "plan")
+    dagster_home()
+    job = defs().resolve_job_def("mark_sent_job")
+    config = {
+        "ops": {"mark_plan_month_sent": {"config": {"reviewed_by": args.reviewed_by}}},
+        "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},  # we print the outcome
+    }
+    with dg.DagsterInstance.get() as instance:
+        result = job.execute_in_process(
+            partition_key=plan_month_key(args.plan, args.month),
+            instance=instance,
+            raise_on_error=False,
+            run_config=config,
+        )
+    if not result.success:
+        print(f"not marked sent: {_failure_message(result)}", file=sys.stderr)
+        return 1
+    print(f"{args.plan} {args.month} marked sent (reviewed by {args.reviewed_by}); it is now final")
+    return 0
 
 
 def _materialized(result) -> bool:
@@ -125,7 +182,8 @@ def _materialized(result) -> bool:
 def _failure_message(result) -> str:
     for event in result.all_events:
         if event.is_step_failure and event.step_failure_data and event.step_failure_data.error:
-            return event.step_failure_data.error.message.strip().splitlines()[-1]
+            message = event.step_failure_data.error.message.strip().splitlines()[-1]
+            return message.removeprefix("dagster._core.definitions.events.Failure: ")
     return "see the Dagster run log"
 
 
@@ -151,7 +209,9 @@ def _print_summary(summary: list) -> None:
                 f"{plan:<8} {month:<8} {metrics['rows_read']:>10,} {metrics['accepted']:>10,} "
                 f"{metrics['rejected']:>9,}  {top}"
             )
-            print(f"{'':<8} {'':<8} {'':>10} {'':>10} {'':>9}  checks: {status}")
+            for n, text in enumerate(status.split("\n")):
+                label = "checks: " if n == 0 else ""
+                print(f"{'':<8} {'':<8} {'':>10} {'':>10} {'':>9}  {label}{text}")
         if len(rows) > 1:
             print(f"{plan:<8} {'total':<8} {totals[0]:>10,} {totals[1]:>10,} {totals[2]:>9,}")
         print()
@@ -211,6 +271,14 @@ def main(argv: list[str] | None = None) -> int:
     gen.add_argument("--defect-rate", type=float, default=0.02)
     gen.add_argument("--format", choices=["csv", "csv.gz", "parquet"], default="csv")
     gen.set_defaults(func=cmd_generate)
+
+    sent = sub.add_parser(
+        "mark-sent", help="record that a reviewed plan-month's 837 files were sent to DHCS"
+    )
+    sent.add_argument("--plan", required=True)
+    sent.add_argument("--month", required=True, help="YYYY-MM")
+    sent.add_argument("--reviewed-by", required=True, help="who reviewed the files")
+    sent.set_defaults(func=cmd_mark_sent)
 
     doc = sub.add_parser("rules-doc", help="write the rules reference page from the catalog")
     doc.add_argument("--out", default=str(PROJECT_DIR / "docs" / "rules.md"))
