@@ -124,6 +124,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             status += "\n" + _submission_status(paths, plan, month, blocking)
             summary.append((plan, month, metrics, top_rules(metrics, limit=3), status))
     _print_summary(summary)
+    from calaim_pipeline.scorecard import build_index
+
+    index = build_index(paths)
+    if index is not None:
+        print(f"Scorecards: {index} (open in a browser; works offline)")
     return 1 if failures else 0
 
 
