@@ -93,6 +93,8 @@ def run_one(lines: int, root: Path, keep: bool) -> dict:
             / "metrics.json"
         ).read_text()
     )
+    manifest_file = root / "submissions" / PLAN / MONTH / "manifest.json"
+    manifest = json.loads(manifest_file.read_text()) if manifest_file.exists() else {}
     result = {
         "lines": lines,
         "csv_mb": round(csv_file.stat().st_size / 1e6, 1),
@@ -107,6 +109,9 @@ def run_one(lines: int, root: Path, keep: bool) -> dict:
         "accepted": metrics["accepted"],
         "rejected": metrics["rejected"],
         "stage_timings_s": metrics["timings"],
+        "submission_s": manifest.get("build_seconds"),
+        "submission_lines": manifest.get("lines"),
+        "submission_mb": round(sum(f["bytes"] for f in manifest.get("files", [])) / 1e6, 1),
     }
     if not keep:
         shutil.rmtree(root)
@@ -134,6 +139,11 @@ def main() -> int:
             flush=True,
         )
         print(f"{'':>11} stages: {r['stage_timings_s']}", flush=True)
+        print(
+            f"{'':>11} submission: {r['submission_s']} s for {r['submission_lines']} lines "
+            f"({r['submission_mb']} MB of 837)",
+            flush=True,
+        )
     out = PROJECT / "bench-output" / "results.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     history = json.loads(out.read_text()) if out.exists() else []

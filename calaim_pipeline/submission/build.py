@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -141,6 +142,7 @@ def build_submission(
 ) -> SubmissionResult:
     """Write the plan-month's 837 files, manifest and ledger partitions; see the module text."""
     ledger.refuse_if_sent(paths.lake, plan_code, month)
+    started = time.perf_counter()
     plan = registry.plan(plan_code)
     created = now or datetime.now(UTC)
     lines_file = lake.partition_file(paths.lake, "encounter_lines", plan_code, month)
@@ -199,6 +201,7 @@ def build_submission(
                     }
                 )
             manifest = _manifest(plan_code, month, created, rows)
+            manifest["build_seconds"] = round(time.perf_counter() - started, 2)
             lake.write_json_atomic(folder / MANIFEST, manifest)
             keep = {row["file_name"] for row in rows} | {MANIFEST}
             for stale in folder.iterdir():
