@@ -1,0 +1,297 @@
+"""The warehouse table reference (docs/tables.md), generated from the real schema.
+
+Descriptions and example queries live in `calaim_pipeline/catalog/tables.yaml`; column names and
+DuckDB types come from `DESCRIBE <view>` on a real warehouse, so the page cannot drift from the
+schema. Regenerate with:
+
+    python -m calaim_pipeline.tables_doc
+
+which runs a small generated sample through the real plan-month job in a temporary data root and
+writes docs/tables.md from that warehouse. Rendering needs only a DuckDB connection; Dagster is
+imported only by the sample build.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import textwrap
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import duckdb
+import yaml
+
+from calaim_pipeline.lake import WAREHOUSE_TABLES
+from calaim_pipeline.settings import PROJECT_DIR, DataPaths
+
+CATALOG = Path(__file__).resolve().parent / "catalog" / "tables.yaml"
+DOC = PROJECT_DIR / "docs" / "tables.md"
+
+# The sample the committed page is generated from (and the test checks against): one plan, two
+# months, so the ledger and scorecard tables exist and the second month is judged against the first.
+SAMPLE_PLAN_LINES = {"CHG": 800}
+SAMPLE_MONTHS = ("2026-08", "2026-09")
+SAMPLE_SEED = 11
+
+
+class TablesCatalogError(ValueError):
+    """tables.yaml is malformed: the message names the table and key."""
+
+
+@dataclass(frozen=True)
+class Example:
+    title: str
+    sql: str
+    returns_rows: bool
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    grain: str
+    description: str
+    columns: dict[str, str]  # name -> description (shared descriptions resolved)
+    examples: tuple[Example, ...]
+
+
+@dataclass(frozen=True)
+class TablesCatalog:
+    intro: str
+    shared_columns: dict[str, str]
+    tables: dict[str, Table]
+    examples: tuple[Example, ...]  # queries across tables
+
+
+def _text(value: object, where: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise TablesCatalogError(f"{CATALOG.name}: {where} must be non-empty text")
+    return " ".join(value.split())
+
+
+def _examples(raw: object, where: str) -> tuple[Example, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise TablesCatalogError(f"{CATALOG.name}: {where} must be a list")
+    out = []
+    for i, item in enumerate(raw):
+        here = f"{where}[{i}]"
+        if not isinstance(item, dict) or set(item) - {"title", "sql", "returns_rows"}:
+            raise TablesCatalogError(f"{CATALOG.name}: {here} takes title, sql, returns_rows")
+        sql = item.get("sql")
+        if not isinstance(sql, str) or not sql.strip():
+            raise TablesCatalogError(f"{CATALOG.name}: {here}.sql must be non-empty text")
+        out.append(
+            Example(
+                _text(item.get("title"), f"{here}.title"),
+                sql.strip(),
+                bool(item.get("returns_rows", True)),
+            )
+        )
+    return tuple(out)
+
+
+def parse_catalog(raw: dict) -> TablesCatalog:
+    if not isinstance(raw, dict) or set(raw) - {"intro", "shared_columns", "tables", "examples"}:
+        raise TablesCatalogError(
+            f"{CATALOG.name}: top level takes intro, shared_columns, tables, examples"
+        )
+    shared = {
+        name: _text(text, f"shared_columns.{name}")
+        for name, text in (raw.get("shared_columns") or {}).items()
+    }
+    tables = {}
+    for name, spec in (raw.get("tables") or {}).items():
+        if not isinstance(spec, dict) or set(spec) - {
+            "grain",
+            "description",
+            "columns",
+            "examples",
+        }:
+            raise TablesCatalogError(
+                f"{CATALOG.name}: tables.{name} takes grain, description, columns, examples"
+            )
+        columns = {}
+        for column, text in (spec.get("columns") or {}).items():
+            if text is None:  # described once under shared_columns
+                if column not in shared:
+                    raise TablesCatalogError(
+                        f"{CATALOG.name}: tables.{name}.columns.{column} has no description "
+                        "and no shared_columns entry"
+                    )
+                columns[column] = shared[column]
+            else:
+                columns[column] = _text(text, f"tables.{name}.columns.{column}")
+        tables[name] = Table(
+            name,
+            _text(spec.get("grain"), f"tables.{name}.grain"),
+            _text(spec.get("description"), f"tables.{name}.description"),
+            columns,
+            _examples(spec.get("examples"), f"tables.{name}.examples"),
+        )
+    return TablesCatalog(
+        _text(raw.get("intro"), "intro"), shared, tables, _examples(raw.get("examples"), "examples")
+    )
+
+
+@cache
+def load_catalog(path: Path = CATALOG) -> TablesCatalog:
+    return parse_catalog(yaml.safe_load(path.read_text(encoding="utf-8")))
+
+
+def described_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str]]:
+    """(column, DuckDB type) of a warehouse view, in the view's order."""
+    return [(row[0], row[1]) for row in con.execute(f"DESCRIBE {table}").fetchall()]
+
+
+def all_examples(catalog: TablesCatalog) -> list[tuple[str, Example]]:
+    """Every example query with where it is listed (a table name or 'examples')."""
+    found = [(name, ex) for name, table in catalog.tables.items() for ex in table.examples]
+    return found + [("examples", ex) for ex in catalog.examples]
+
+
+def _wrap(text: str) -> str:
+    return textwrap.fill(text, width=100, break_long_words=False, break_on_hyphens=False)
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def _sql_block(examples: tuple[Example, ...]) -> list[str]:
+    if not examples:
+        return []
+    lines = ["```sql"]
+    for i, ex in enumerate(examples):
+        if i:
+            lines.append("")
+        lines += [f"-- {ex.title}", ex.sql]
+    return [*lines, "```", ""]
+
+
+def tables_page(con: duckdb.DuckDBPyConnection, catalog: TablesCatalog | None = None) -> str:
+    """docs/tables.md from the catalog and the views of the warehouse open on `con`."""
+    catalog = catalog or load_catalog()
+    missing = [t for t in WAREHOUSE_TABLES if t not in catalog.tables]
+    if missing:
+        raise TablesCatalogError(f"{CATALOG.name}: no entry for table(s) {', '.join(missing)}")
+    lines = [
+        "# Warehouse table reference",
+        "",
+        "Generated by `python -m calaim_pipeline.tables_doc` from `calaim_pipeline/catalog/tables.yaml`",
+        "(descriptions, example queries) and `DESCRIBE` of each view in a warehouse built from sample",
+        "data (names and DuckDB types); do not edit by hand. The overview is",
+        "[warehouse.md](warehouse.md); rule ids are explained in [rules.md](rules.md) and scorecard",
+        "metrics in [metrics.md](metrics.md).",
+        "",
+        _wrap(catalog.intro),
+        "",
+        "| table | grain |",
+        "|---|---|",
+    ]
+    lines += [f"| [`{t}`](#{t}) | {_cell(catalog.tables[t].grain)} |" for t in WAREHOUSE_TABLES]
+    lines.append("")
+    for name in WAREHOUSE_TABLES:
+        table = catalog.tables[name]
+        lines += [
+            f"## {name}",
+            "",
+            f"**Grain:** {table.grain}",
+            "",
+            _wrap(table.description),
+            "",
+            "| column | type | description |",
+            "|---|---|---|",
+        ]
+        for column, kind in described_columns(con, name):
+            text = table.columns.get(column)
+            if text is None:
+                raise TablesCatalogError(
+                    f"{CATALOG.name}: tables.{name}.columns has no entry for {column}"
+                )
+            lines.append(f"| `{column}` | `{kind}` | {_cell(text)} |")
+        lines.append("")
+        lines += _sql_block(table.examples)
+    if catalog.examples:
+        lines += ["## Queries across tables", ""]
+        lines += _sql_block(catalog.examples)
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def write_tables_page(warehouse: Path, out: Path = DOC) -> Path:
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        text = tables_page(con)
+    finally:
+        con.close()
+    out.write_text(text, encoding="utf-8")
+    return out
+
+
+def build_sample_warehouse(root: Path, instance=None) -> DataPaths:
+    """Generate the sample under `root` (a data root) and run each plan-month through the real
+    plan_month_job, oldest month first. Sets CALAIM_DATA_DIR to `root` for the run."""
+    import dagster as dg
+
+    from calaim_pipeline.definitions import defs
+    from calaim_pipeline.defs.partitions import plan_month_key
+    from calaim_pipeline.sample import generate_sample
+
+    root.mkdir(parents=True, exist_ok=True)
+    os.environ["CALAIM_DATA_DIR"] = str(root)
+    generate_sample(root, plan_lines=SAMPLE_PLAN_LINES, months=SAMPLE_MONTHS, seed=SAMPLE_SEED)
+    job = defs().resolve_job_def("plan_month_job")
+    quiet = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+    owned = instance is None
+    instance = instance or dg.DagsterInstance.ephemeral()
+    try:
+        for month in SAMPLE_MONTHS:
+            for plan in SAMPLE_PLAN_LINES:
+                result = job.execute_in_process(
+                    partition_key=plan_month_key(plan, month),
+                    instance=instance,
+                    raise_on_error=False,
+                    run_config=quiet,
+                )
+                if not result.success:
+                    raise RuntimeError(f"sample run {plan} {month} failed (run {result.run_id})")
+    finally:
+        if owned:
+            instance.dispose()
+    return DataPaths(root)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m calaim_pipeline.tables_doc", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--out", default=str(DOC), help="where to write (default docs/tables.md)")
+    parser.add_argument(
+        "--warehouse",
+        help="describe this existing warehouse file instead of building the sample "
+        "(the committed page must come from the sample)",
+    )
+    args = parser.parse_args(argv)
+    if args.warehouse:
+        path = write_tables_page(Path(args.warehouse), Path(args.out))
+    else:
+        saved = os.environ.get("CALAIM_DATA_DIR")
+        with tempfile.TemporaryDirectory(prefix="calaim-tables-") as tmp:
+            try:
+                paths = build_sample_warehouse(Path(tmp) / "data")
+                path = write_tables_page(paths.warehouse, Path(args.out))
+            finally:
+                if saved is None:
+                    os.environ.pop("CALAIM_DATA_DIR", None)
+                else:
+                    os.environ["CALAIM_DATA_DIR"] = saved
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
