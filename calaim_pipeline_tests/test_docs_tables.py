@@ -8,6 +8,7 @@ every example query runs (and returns rows where it should).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import dagster as dg
@@ -108,3 +109,36 @@ def test_catalog_errors_name_the_table_and_key():
         )
     with pytest.raises(tables_doc.TablesCatalogError, match=r"tables\.members\.grain"):
         tables_doc.parse_catalog({"intro": "x", "tables": {"members": {"description": "d"}}})
+
+
+USER_DOCS = ("warehouse.md", "compliance.md", "data-engineers.md")
+
+
+def doc_queries(name: str) -> list[str]:
+    """SQL statements of a doc: ```sql blocks (split at `;`) and con.sql("...") in ```python blocks."""
+    text = (PROJECT_DIR / "docs" / name).read_text(encoding="utf-8")
+    found = []
+    for block in re.findall(r"```sql\n(.*?)```", text, flags=re.S):
+        found += [s.strip() for s in re.split(r";\s*(?:\n|$)", block) if s.strip()]
+    for block in re.findall(r"```python\n(.*?)```", text, flags=re.S):
+        for triple, single in re.findall(r'con\.sql\((?:"""(.*?)"""|"(.*?)")\)', block, flags=re.S):
+            found.append((triple or single).strip())
+    return found
+
+
+def _normal(sql: str) -> str:
+    lines = [line for line in sql.splitlines() if not line.strip().startswith("--")]
+    return " ".join(" ".join(lines).split()).rstrip(";").strip()
+
+
+@pytest.mark.parametrize("name", USER_DOCS)
+def test_queries_in_the_user_docs_run_on_the_sample(warehouse, name):
+    for sql in doc_queries(name):
+        assert warehouse.execute(sql).fetchall(), f"{name}: no rows from\n{sql}"
+
+
+def test_warehouse_page_examples_are_catalog_examples():
+    catalog = {_normal(e.sql) for _, e in tables_doc.all_examples(tables_doc.load_catalog())}
+    queries = [q for q in doc_queries("warehouse.md") if "LIMIT 5" not in q]
+    assert queries, "docs/warehouse.md lost its example queries"
+    assert [q for q in queries if _normal(q) not in catalog] == []
