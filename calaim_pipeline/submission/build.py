@@ -29,12 +29,8 @@ from calaim_pipeline.settings import DataPaths, PlansRegistry
 from calaim_pipeline.sqltext import sql_str
 from calaim_pipeline.submission import ledger
 from calaim_pipeline.submission.control import ControlNumberStore
-from calaim_pipeline.submission.x12_837 import (
-    TRANSACTION_FOR_CLAIM_TYPE,
-    FileTotals,
-    claims_from_lake,
-    write_837,
-)
+from calaim_pipeline.submission.writer_pool import FileJob, write_interchanges
+from calaim_pipeline.submission.x12_837 import TRANSACTION_FOR_CLAIM_TYPE, stage_claims
 from calaim_pipeline.validation.engine import connect
 from calaim_pipeline.validation.sql import duplicate_key_sql
 
@@ -110,24 +106,6 @@ def _line_counts(con, lines_file: Path) -> dict[str, tuple[int, int]]:
     return {claim_type: (int(claims), int(lines)) for claim_type, claims, lines in rows}
 
 
-def _write_file(folder: Path, name: str, write: Any) -> tuple[FileTotals, str, int]:
-    """Write through ``write(handle)`` to a temp file in ``folder``, then rename it to ``name``."""
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".x12")
-    try:
-        with os.fdopen(fd, "w", encoding="ascii", newline="") as handle:
-            totals = write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        final = folder / name
-        digest = ledger.sha256_of(Path(tmp))
-        size = Path(tmp).stat().st_size
-        os.replace(tmp, final)
-        return totals, digest, size
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def _money(value: Decimal) -> str:
     return f"{value:.2f}"
 
@@ -159,47 +137,63 @@ def build_submission(
             _check_ledger_now(paths, plan_code, month, lines_file, con)
             expected = _line_counts(con, lines_file)
             controls = ControlNumberStore(paths.submissions / "_control")
-            rows: list[dict[str, Any]] = []
-            file_of_type: dict[str, tuple[str, str]] = {}
+            jobs: list[tuple[str, str, FileJob]] = []
             for claim_type in sorted(expected):  # "I" before "P": stable file order
                 transaction = TRANSACTION_FOR_CLAIM_TYPE[claim_type]
+                staged = work_dir / f"claims_{claim_type}.parquet"
+                claims = stage_claims(paths.lake, plan_code, month, claim_type, staged, con)
                 numbers = controls.allocate(plan_code)
                 name = f"{plan_code}_{month}_{transaction}_{numbers.isa13}.x12"
-
-                def write(handle, claim_type=claim_type, transaction=transaction, numbers=numbers):
-                    claims = claims_from_lake(paths.lake, plan_code, month, claim_type, con=con)
-                    return write_837(
-                        handle, transaction, claims, plan, registry.receiver, numbers, created
-                    )
-
-                totals, digest, size = _write_file(folder, name, write)
-                if (totals.claims, totals.lines) != expected[claim_type]:
-                    raise RuntimeError(
-                        f"{name}: wrote {totals.claims} claims / {totals.lines} lines, the lake has "
-                        f"{expected[claim_type][0]} / {expected[claim_type][1]}"
-                    )
-                file_of_type[claim_type] = (name, numbers.isa13)
-                rows.append(
-                    {
-                        "plan_code": plan_code,
-                        "extract_month": month,
-                        "file_name": name,
-                        "transaction": transaction,
-                        "interchange_control_number": numbers.isa13,
-                        "group_control_number": numbers.gs06,
-                        "transaction_sets": totals.transaction_sets,
-                        "claims": totals.claims,
-                        "lines": totals.lines,
-                        "total_billed": totals.billed,
-                        "total_paid": totals.paid,
-                        "sha256": digest,
-                        "bytes": size,
-                        "created_at": created.isoformat(timespec="seconds"),
-                        "status": ledger.BUILT,
-                        "sent_at": None,
-                        "sent_by": None,
-                    }
+                fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".x12")
+                os.close(fd)
+                job = FileJob(
+                    transaction,
+                    staged,
+                    claims,
+                    Path(tmp),
+                    plan,
+                    registry.receiver,
+                    numbers,
+                    created,
                 )
+                jobs.append((claim_type, name, job))
+            rows: list[dict[str, Any]] = []
+            file_of_type: dict[str, tuple[str, str]] = {}
+            try:
+                written = write_interchanges([job for _, _, job in jobs])
+                for (claim_type, name, job), totals in zip(jobs, written, strict=True):
+                    if (totals.claims, totals.lines) != expected[claim_type]:
+                        raise RuntimeError(
+                            f"{name}: wrote {totals.claims} claims / {totals.lines} lines, the "
+                            f"lake has {expected[claim_type][0]} / {expected[claim_type][1]}"
+                        )
+                    digest, size = ledger.sha256_of(job.out), job.out.stat().st_size
+                    os.replace(job.out, folder / name)
+                    file_of_type[claim_type] = (name, job.control.isa13)
+                    rows.append(
+                        {
+                            "plan_code": plan_code,
+                            "extract_month": month,
+                            "file_name": name,
+                            "transaction": job.transaction,
+                            "interchange_control_number": job.control.isa13,
+                            "group_control_number": job.control.gs06,
+                            "transaction_sets": totals.transaction_sets,
+                            "claims": totals.claims,
+                            "lines": totals.lines,
+                            "total_billed": totals.billed,
+                            "total_paid": totals.paid,
+                            "sha256": digest,
+                            "bytes": size,
+                            "created_at": created.isoformat(timespec="seconds"),
+                            "status": ledger.BUILT,
+                            "sent_at": None,
+                            "sent_by": None,
+                        }
+                    )
+            finally:
+                for _, _, job in jobs:
+                    job.out.unlink(missing_ok=True)
             manifest = _manifest(plan_code, month, created, rows)
             manifest["build_seconds"] = round(time.perf_counter() - started, 2)
             lake.write_json_atomic(folder / MANIFEST, manifest)

@@ -47,7 +47,7 @@ from calaim_pipeline.ingest.contract import (
 )
 from calaim_pipeline.lake import partition_dir
 from calaim_pipeline.settings import Plan, Receiver
-from calaim_pipeline.sqltext import sql_list
+from calaim_pipeline.sqltext import sql_list, sql_str
 from calaim_pipeline.submission.control import ControlNumbers
 
 Transaction = Literal["837P", "837I"]
@@ -589,40 +589,35 @@ def _envelope_id(value: str, what: str, max_len: int) -> str:
     return value.upper()
 
 
-def write_837(
+def _header_ids(plan: Plan, receiver: Receiver) -> tuple[str, str, str, str]:
+    return (
+        _envelope_id(plan.isa_sender_id, "isa_sender_id", 15),
+        _envelope_id(receiver.id, "receiver id", 15),
+        _envelope_id(plan.gs_sender_code, "gs_sender_code", 15),
+        _envelope_id(plan.submitter_id, "submitter_id", 80),
+    )
+
+
+def _check_transaction(transaction: str, claims_per_transaction_set: int) -> None:
+    if transaction not in IMPLEMENTATION_GUIDE:
+        raise ValueError(f"transaction must be 837P or 837I, not {transaction!r}")
+    if not 1 <= claims_per_transaction_set <= CLAIMS_PER_TRANSACTION_SET:
+        raise ValueError(f"claims_per_transaction_set must be 1-{CLAIMS_PER_TRANSACTION_SET}")
+
+
+def write_envelope_head(
     out: TextIO,
     transaction: Transaction,
-    claims: Iterable[Claim],
     plan: Plan,
     receiver: Receiver,
     control: ControlNumbers,
     created: datetime,
     *,
     usage: Literal["P", "T"] = "P",
-    claims_per_transaction_set: int = CLAIMS_PER_TRANSACTION_SET,
-) -> FileTotals:
-    """Stream one interchange (one file) to ``out`` and return its totals.
-
-    Streams so a 10M-line plan-month never sits in memory; ``build_837`` wraps it for small files.
-    ``usage`` "T" marks a test interchange (ISA15).
-    """
-    if transaction not in IMPLEMENTATION_GUIDE:
-        raise ValueError(f"transaction must be 837P or 837I, not {transaction!r}")
-    if not 1 <= claims_per_transaction_set <= CLAIMS_PER_TRANSACTION_SET:
-        raise ValueError(f"claims_per_transaction_set must be 1-{CLAIMS_PER_TRANSACTION_SET}")
-    guide = IMPLEMENTATION_GUIDE[transaction]
-    isa_sender = _envelope_id(plan.isa_sender_id, "isa_sender_id", 15)
-    isa_receiver = _envelope_id(receiver.id, "receiver id", 15)
-    gs_sender = _envelope_id(plan.gs_sender_code, "gs_sender_code", 15)
-    submitter = _envelope_id(plan.submitter_id, "submitter_id", 80)
-    d8, hhmm = created.strftime("%Y%m%d"), created.strftime("%H%M")
-    totals = FileTotals(transaction, control.isa13, control.gs06)
-    write_claim = _professional_claim if transaction == "837P" else _institutional_claim
-    pending = iter(claims)
-    first = next(pending, None)
-    if first is None:
-        raise ValueError(f"no claims to write for {transaction}")
-
+) -> None:
+    """ISA and GS: what precedes the transaction sets of one interchange."""
+    _check_transaction(transaction, 1)
+    isa_sender, isa_receiver, gs_sender, _ = _header_ids(plan, receiver)
     out.write(
         "*".join(
             [
@@ -636,7 +631,7 @@ def write_837(
                 receiver.isa_qualifier,
                 isa_receiver.ljust(15),
                 created.strftime("%y%m%d"),
-                hhmm,
+                created.strftime("%H%M"),
                 "^",
                 "00501",
                 control.isa13,
@@ -647,12 +642,53 @@ def write_837(
         )
         + "~\n"
     )
-    head = _Segments(out)
-    head.put("GS", "HC", gs_sender, isa_receiver, d8, hhmm, control.gs06, "X", guide)
+    _Segments(out).put(
+        "GS",
+        "HC",
+        gs_sender,
+        isa_receiver,
+        created.strftime("%Y%m%d"),
+        created.strftime("%H%M"),
+        control.gs06,
+        "X",
+        IMPLEMENTATION_GUIDE[transaction],
+    )
+
+
+def write_envelope_tail(out: TextIO, transaction_sets: int, control: ControlNumbers) -> None:
+    """GE and IEA: the group's set count and the closing control numbers."""
+    tail = _Segments(out)
+    tail.put("GE", str(transaction_sets), control.gs06)
+    tail.put("IEA", "1", control.isa13)
+
+
+def write_transaction_sets(
+    out: TextIO,
+    transaction: Transaction,
+    claims: Iterable[Claim],
+    plan: Plan,
+    receiver: Receiver,
+    control: ControlNumbers,
+    created: datetime,
+    *,
+    first_set_number: int = 1,
+    claims_per_transaction_set: int = CLAIMS_PER_TRANSACTION_SET,
+) -> FileTotals:
+    """The ST..SE sets for ``claims``, numbered from ``first_set_number``.
+
+    Split from the envelope so a big month can be written by several processes, each taking a
+    run of whole transaction sets, and concatenated between one head and one tail.
+    """
+    _check_transaction(transaction, claims_per_transaction_set)
+    guide = IMPLEMENTATION_GUIDE[transaction]
+    _, isa_receiver, _, submitter = _header_ids(plan, receiver)
+    d8, hhmm = created.strftime("%Y%m%d"), created.strftime("%H%M")
+    totals = FileTotals(transaction, control.isa13, control.gs06)
+    write_claim = _professional_claim if transaction == "837P" else _institutional_claim
 
     seg: _Segments | None = None
-    st_number = hl = 0
-    in_set = in_subscriber = 0
+    st_number = first_set_number - 1
+    hl = in_set = in_subscriber = 0
     billing_key: Provider | None = None
     member_key: Member | None = None
     provider_hl = 0
@@ -661,7 +697,7 @@ def write_837(
         assert seg is not None
         seg.put("SE", str(seg.count + 1), f"{st_number:04d}")
 
-    for claim in itertools.chain((first,), pending):
+    for claim in claims:
         _check_claim(claim, transaction)
         if seg is None or in_set == claims_per_transaction_set:
             if seg is not None:
@@ -704,10 +740,46 @@ def write_837(
         totals.lines += len(claim.lines)
         totals.billed += claim.total_billed
         totals.paid += claim.total_paid
-    close_set()
-    head.put("GE", str(st_number), control.gs06)
-    head.put("IEA", "1", control.isa13)
-    totals.transaction_sets = st_number
+    if seg is not None:
+        close_set()
+    totals.transaction_sets = st_number - first_set_number + 1
+    return totals
+
+
+def write_837(
+    out: TextIO,
+    transaction: Transaction,
+    claims: Iterable[Claim],
+    plan: Plan,
+    receiver: Receiver,
+    control: ControlNumbers,
+    created: datetime,
+    *,
+    usage: Literal["P", "T"] = "P",
+    claims_per_transaction_set: int = CLAIMS_PER_TRANSACTION_SET,
+) -> FileTotals:
+    """Stream one interchange (one file) to ``out`` and return its totals.
+
+    Streams so a 10M-line plan-month never sits in memory; ``build_837`` wraps it for small files.
+    ``usage`` "T" marks a test interchange (ISA15).
+    """
+    _check_transaction(transaction, claims_per_transaction_set)
+    pending = iter(claims)
+    first = next(pending, None)
+    if first is None:
+        raise ValueError(f"no claims to write for {transaction}")
+    write_envelope_head(out, transaction, plan, receiver, control, created, usage=usage)
+    totals = write_transaction_sets(
+        out,
+        transaction,
+        itertools.chain((first,), pending),
+        plan,
+        receiver,
+        control,
+        created,
+        claims_per_transaction_set=claims_per_transaction_set,
+    )
+    write_envelope_tail(out, totals.transaction_sets, control)
     return totals
 
 
@@ -852,33 +924,87 @@ def claims_from_lake(
     spill folder) for a 10M-line month; without it a private in-memory connection is used and
     closed when the iterator ends.
     """
+    sources = _lake_sources(lake_root, plan, month, claim_type)
+    if sources is None:
+        return
+    own = con is None
+    db = duckdb.connect() if con is None else con
+    try:
+        relation = db.sql(_lake_sql(*sources), params=[claim_type])
+        yield from _group_claims(relation.to_arrow_reader(batch_size))
+    finally:
+        if own:
+            db.close()
+
+
+def _lake_sources(
+    lake_root: Path, plan: str, month: str, claim_type: str
+) -> tuple[list[str], list[str], list[str]] | None:
     if claim_type not in TRANSACTION_FOR_CLAIM_TYPE:
         raise ValueError(f"claim_type must be P or I, not {claim_type!r}")
     lines = _files(lake_root, "encounter_lines", plan, month)
     if not lines:
-        return
+        return None
     members = _files(lake_root, "members", plan, month)
     providers = _files(lake_root, "providers", plan, month)
     for table, found in (("members", members), ("providers", providers)):
         if not found:
             raise FileNotFoundError(f"no {table} partition for {plan} {month} under {lake_root}")
-    own = con is None
-    db = duckdb.connect() if con is None else con
-    try:
-        relation = db.sql(_lake_sql(lines, members, providers), params=[claim_type])
-        reader = relation.to_arrow_reader(batch_size)
-        rows: list[dict[str, Any]] = []
-        key: tuple[str, str] | None = None
-        for batch in reader:
-            for row in batch.to_pylist():
-                row_key = (row["claim_id"], row["frequency_code"])
-                if row_key != key and rows:
-                    yield _claim_from_rows(rows)
-                    rows = []
-                key = row_key
-                rows.append(row)
-        if rows:
-            yield _claim_from_rows(rows)
-    finally:
-        if own:
-            db.close()
+    return lines, members, providers
+
+
+def _group_claims(reader: Iterable[Any]) -> Iterator[Claim]:
+    """Arrow batches of claim rows, sorted by claim, as Claims (one claim in memory at a time)."""
+    rows: list[dict[str, Any]] = []
+    key: tuple[str, str] | None = None
+    for batch in reader:
+        for row in batch.to_pylist():
+            row_key = (row["claim_id"], row["frequency_code"])
+            if row_key != key and rows:
+                yield _claim_from_rows(rows)
+                rows = []
+            key = row_key
+            rows.append(row)
+    if rows:
+        yield _claim_from_rows(rows)
+
+
+def stage_claims(
+    lake_root: Path,
+    plan: str,
+    month: str,
+    claim_type: str,
+    out: Path,
+    con: duckdb.DuckDBPyConnection,
+) -> int:
+    """Write the month's claim rows of one type, joined and sorted, with a claim sequence number
+    (1..n) to ``out``; returns n. Workers then read runs of whole claims by sequence number."""
+    sources = _lake_sources(lake_root, plan, month, claim_type)
+    if sources is None:
+        return 0
+    query = (
+        "SELECT *, dense_rank() OVER (ORDER BY claim_id, frequency_code) AS claim_seq "
+        f"FROM ({_lake_sql(*sources)}) ORDER BY claim_seq, line_number"
+    )
+    con.execute(f"COPY ({query}) TO {sql_str(str(out))} (FORMAT parquet)", [claim_type])
+    (count,) = con.execute(
+        f"SELECT coalesce(max(claim_seq), 0) FROM read_parquet({sql_str(str(out))})"
+    ).fetchone()
+    return int(count)
+
+
+def claims_from_staged(
+    staged: Path,
+    first_seq: int,
+    last_seq: int,
+    con: duckdb.DuckDBPyConnection,
+    *,
+    batch_size: int = 4096,
+) -> Iterator[Claim]:
+    """Claims ``first_seq``..``last_seq`` (inclusive) of a file written by ``stage_claims``."""
+    relation = con.sql(
+        f"SELECT * EXCLUDE (claim_seq) FROM read_parquet({sql_str(str(staged))}) "
+        "WHERE claim_seq BETWEEN ? AND ? ORDER BY claim_seq, line_number",
+        params=[first_seq, last_seq],
+    )
+    yield from _group_claims(relation.to_arrow_reader(batch_size))
