@@ -22,7 +22,7 @@ USER_DOCS = [
     for name in ("compliance.md", "data-engineers.md", "warehouse.md", "tables.md")
 ]
 SHELL_LANGUAGES = ("", "bash", "sh", "shell", "console")
-FENCE = re.compile(r"^```([\w-]*)[^\n]*\n(.*?)^```", re.M | re.S)
+FENCE = re.compile(r"^[ \t]*```([\w-]*)[^\n]*\n(.*?)^[ \t]*```", re.M | re.S)
 
 
 def _rel(path: Path) -> str:
