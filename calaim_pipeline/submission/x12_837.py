@@ -34,6 +34,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
@@ -180,8 +181,10 @@ class FileTotals:
 # --- element formatting -------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=1 << 16)
 def _text(value: str | None, max_len: int) -> str:
-    """Free text (names, addresses) reduced to the X12 basic character set."""
+    """Free text (names, addresses) reduced to the X12 basic character set. Cached: provider
+    names and addresses repeat on every claim they bill."""
     if not value:
         return ""
     ascii_text = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode("ascii")
@@ -189,6 +192,7 @@ def _text(value: str | None, max_len: int) -> str:
     return cleaned[:max_len].rstrip()
 
 
+@lru_cache(maxsize=1 << 16)
 def _amount(value: Decimal) -> str:
     """X12 R type: no trailing zeros, no exponent (125.50 -> 125.5, 100.00 -> 100)."""
     text = format(value.quantize(Decimal("0.01")), "f")
@@ -204,8 +208,9 @@ def _quantity(value: Decimal) -> str:
     return text
 
 
+@lru_cache(maxsize=4096)
 def _d8(value: date) -> str:
-    return value.strftime("%Y%m%d")
+    return f"{value.year:04d}{value.month:02d}{value.day:02d}"
 
 
 def _date_or_range(start: date, end: date | None) -> tuple[str, str]:
@@ -234,9 +239,13 @@ class _Segments:
         values = ["" if e is None else e for e in elements]
         while values and values[-1] == "":
             values.pop()
-        self.out.write("*".join(values))
-        self.out.write("~\n")
+        self.out.write("*".join(values) + "~\n")
         self.count += 1
+
+    def put_block(self, text: str, count: int) -> None:
+        """Segments rendered earlier (see ``_cached_block``)."""
+        self.out.write(text)
+        self.count += count
 
 
 # --- checks -------------------------------------------------------------------------------------
@@ -278,8 +287,13 @@ def _state(claim: Claim, field: str, value: str | None) -> str:
     return value.upper()
 
 
+@lru_cache(maxsize=64)
+def _pattern(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
 def _code(claim: Claim, field: str, value: str | None, pattern: str) -> str:
-    if not value or not re.fullmatch(pattern, value):
+    if not value or not _pattern(pattern).fullmatch(value):
         raise _fail(claim, field, "is missing or malformed")
     return value.upper()
 
@@ -356,7 +370,34 @@ def _provider_name(
     return entity, last, first
 
 
+_BLOCKS: dict[tuple[Any, ...], tuple[str, int]] = {}
+_MAX_BLOCKS = 200_000
+
+
+def _cached_block(seg: _Segments, key: tuple[Any, ...], render: Any) -> None:
+    """Write a block of segments that depends only on ``key`` (a billing provider),
+    rendering and checking it once per key; blocks that fail their checks are never cached."""
+    block = _BLOCKS.get(key)
+    if block is None:
+        buffer = io.StringIO()
+        scratch = _Segments(buffer)
+        render(scratch)
+        block = (buffer.getvalue(), scratch.count)
+        if len(_BLOCKS) >= _MAX_BLOCKS:
+            _BLOCKS.clear()
+        _BLOCKS[key] = block
+    seg.put_block(*block)
+
+
 def _billing_provider(seg: _Segments, claim: Claim, transaction: Transaction) -> None:
+    _cached_block(
+        seg,
+        ("billing", claim.billing, transaction),
+        lambda out: _render_billing_provider(out, claim, transaction),
+    )
+
+
+def _render_billing_provider(seg: _Segments, claim: Claim, transaction: Transaction) -> None:
     billing = claim.billing
     npi = _digits(claim, "billing npi", billing.npi, (10,))
     # 837I 2010AA NM102 allows only "2": an institution bills, never a person.
@@ -842,9 +883,7 @@ ORDER BY l.claim_id, l.frequency_code, l.line_number
 """
 
 
-def _provider(
-    row: dict[str, Any], alias: str, npi: str | None, taxonomy: str | None
-) -> Provider | None:
+def _provider(row: Any, alias: str, npi: str | None, taxonomy: str | None) -> Provider | None:
     if not npi:
         return None
     fields = {c: row[f"{alias}_{c}"] for c in _PROVIDER_FIELDS}
@@ -853,7 +892,7 @@ def _provider(
     return Provider(npi=npi, **fields)
 
 
-def _claim_from_rows(rows: list[dict[str, Any]]) -> Claim:
+def _claim_from_rows(rows: list[Any]) -> Claim:
     head = rows[0]
     # Diagnoses are compacted (empty diagnosis_N columns dropped); pointers are renumbered to match.
     position: dict[int, int] = {}
@@ -953,18 +992,34 @@ def _lake_sources(
     return lines, members, providers
 
 
+class _Row:
+    """One row of a columnar batch, read by column name: cheaper than a dict per row when a row
+    has ~60 columns and the writer reads about 20 of them."""
+
+    __slots__ = ("columns", "index")
+
+    def __init__(self, columns: dict[str, list[Any]], index: int) -> None:
+        self.columns = columns
+        self.index = index
+
+    def __getitem__(self, name: str) -> Any:
+        return self.columns[name][self.index]
+
+
 def _group_claims(reader: Iterable[Any]) -> Iterator[Claim]:
     """Arrow batches of claim rows, sorted by claim, as Claims (one claim in memory at a time)."""
-    rows: list[dict[str, Any]] = []
+    rows: list[Any] = []
     key: tuple[str, str] | None = None
     for batch in reader:
-        for row in batch.to_pylist():
-            row_key = (row["claim_id"], row["frequency_code"])
+        columns = batch.to_pydict()
+        claim_ids, frequencies = columns["claim_id"], columns["frequency_code"]
+        for index in range(batch.num_rows):
+            row_key = (claim_ids[index], frequencies[index])
             if row_key != key and rows:
                 yield _claim_from_rows(rows)
                 rows = []
             key = row_key
-            rows.append(row)
+            rows.append(_Row(columns, index))
     if rows:
         yield _claim_from_rows(rows)
 
