@@ -18,7 +18,11 @@ MONTHLY_CRON = "0 6 3 * *"
 
 
 @dg.schedule(
-    job=plan_month_job, cron_schedule=MONTHLY_CRON, execution_timezone="America/Los_Angeles"
+    job=plan_month_job,
+    cron_schedule=MONTHLY_CRON,
+    execution_timezone="America/Los_Angeles",
+    # On as soon as the daemon runs: the monthly run is the point of deploying this.
+    default_status=dg.DefaultScheduleStatus.RUNNING,
 )
 def monthly_all_plans(context: dg.ScheduleEvaluationContext):
     """One run per configured plan for the previous extract month."""
