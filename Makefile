@@ -7,7 +7,7 @@ export UV_PYTHON := python3
 UV = $(shell ./scripts/bootstrap-uv.sh)
 DATA ?= $(if $(CALAIM_DATA_DIR),$(CALAIM_DATA_DIR),data)
 
-.PHONY: setup system-deps run sample ui test lint format bench rules-doc clean
+.PHONY: setup system-deps run sample ui ui-readonly ui-home test lint format bench rules-doc clean
 
 setup:
 	$(UV) sync --frozen
@@ -18,11 +18,23 @@ sample: setup
 run: sample
 	$(UV) run calaim run --month ALL --plan ALL
 
-# The Dagster webserver and daemon on the same local instance `make run` records into.
-ui: setup
+# The Dagster webserver and daemon on the same local instance `make run` records into
+# (<data root>/dagster_home). The instance settings follow the project's dagster.yaml when it is
+# newer than the instance's copy. Loopback only; PORT=3917 make ui for another port.
+ui: setup ui-home
+	DAGSTER_HOME="$(abspath $(DATA))/dagster_home" CALAIM_DATA_DIR="$(abspath $(DATA))" \
+	  $(UV) run dagster dev -w workspace.yaml -h 127.0.0.1 -p $${PORT:-3000}
+
+# Read-only webserver for compliance reviewers: every page, partition and check result, but no
+# launching, re-executing, backfilling or turning schedules and sensors on or off. No daemon: the
+# schedule and sensor keep running wherever `make ui` (or production) runs the daemon.
+ui-readonly: setup ui-home
+	DAGSTER_HOME="$(abspath $(DATA))/dagster_home" CALAIM_DATA_DIR="$(abspath $(DATA))" \
+	  $(UV) run dagster-webserver --read-only -w workspace.yaml -h 127.0.0.1 -p $${PORT:-3000}
+
+ui-home:
 	mkdir -p "$(DATA)/dagster_home"
-	test -f "$(DATA)/dagster_home/dagster.yaml" || cp dagster.yaml "$(DATA)/dagster_home/dagster.yaml"
-	DAGSTER_HOME="$(abspath $(DATA))/dagster_home" $(UV) run dagster dev -w workspace.yaml -h 127.0.0.1 -p $${PORT:-3000}
+	cp -u dagster.yaml "$(DATA)/dagster_home/dagster.yaml"
 
 # chromium and postgresql come from Debian; the script installs them when missing.
 system-deps:

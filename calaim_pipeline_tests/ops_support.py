@@ -90,7 +90,7 @@ def start_process(
 ) -> Proc:
     log_dir.mkdir(parents=True, exist_ok=True)
     log = log_dir / f"{name}.log"
-    handle = log.open("ab")
+    handle = log.open("wb")
     popen = subprocess.Popen(
         list(args),
         cwd=cwd,
@@ -104,7 +104,7 @@ def start_process(
     return Proc(name, popen, log)
 
 
-def stop_process(proc: Proc, timeout: float = 30.0) -> None:
+def stop_process(proc: Proc, timeout: float = 10.0) -> None:
     """SIGTERM the process group (Dagster shuts down its children), SIGKILL what is left."""
     if proc.popen.poll() is None:
         with contextlib.suppress(ProcessLookupError):
@@ -197,7 +197,8 @@ def wait_for_webserver(base_url: str, procs: Sequence[Proc], timeout: float = 12
         )
         entries = data["workspaceOrError"]["locationEntries"]
         return bool(entries) and all(
-            e["loadStatus"] == "LOADED" and e["locationOrLoadError"]["__typename"] == "CodeLocation"
+            e["loadStatus"] == "LOADED"
+            and e["locationOrLoadError"]["__typename"] == "RepositoryLocation"
             for e in entries
         )
 
