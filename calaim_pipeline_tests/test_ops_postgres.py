@@ -12,6 +12,8 @@ from itertools import combinations
 import dagster as dg
 import duckdb
 import pytest
+import yaml
+from dagster._core.instance.config import dagster_instance_config
 from dagster._core.storage.tags import BACKFILL_ID_TAG
 
 from calaim_pipeline.sample import generate_sample
@@ -35,6 +37,33 @@ PLANS = {"CHG": 600, "HPSM": 600}
 MONTHS = ("2026-08", "2026-09")
 PLAN_TAG = "dagster/partition/plan"  # what Dagster 1.13 tags a run of a plan x month partition
 MONTH_TAG = "dagster/partition/month"
+
+
+def test_instance_profiles_are_valid_and_agree(tmp_path, monkeypatch):
+    """Local and production profiles load, and share the run queue's per-plan rule."""
+    for key in ("DAGSTER_PG_HOST", "DAGSTER_PG_USER", "DAGSTER_PG_PASSWORD", "DAGSTER_PG_DB"):
+        monkeypatch.setenv(key, "x")
+    monkeypatch.setenv("DAGSTER_PG_PORT", "5432")
+    monkeypatch.setenv("DAGSTER_COMPUTE_LOG_DIR", str(tmp_path))
+    profiles = {}
+    for name in ("dagster.yaml", "deploy/dagster.yaml", "deploy/dagster.docker.yaml"):
+        home = tmp_path / name.replace("/", "_")
+        home.mkdir()
+        shutil.copyfile(PROJECT_DIR / name, home / "dagster.yaml")
+        dagster_instance_config(str(home))  # raises on any schema error
+        profiles[name] = yaml.safe_load((PROJECT_DIR / name).read_text())
+    docker = dict(profiles["deploy/dagster.docker.yaml"])
+    assert docker.pop("run_launcher")["class"] == "DockerRunLauncher"
+    assert docker == profiles["deploy/dagster.yaml"]
+    limits = [p["concurrency"]["runs"]["tag_concurrency_limits"] for p in profiles.values()]
+    assert (
+        limits[0]
+        == limits[1]
+        == [{"key": PLAN_TAG, "value": {"applyLimitPerUniqueValue": True}, "limit": 1}]
+    )
+    assert profiles["deploy/dagster.yaml"]["storage"]["postgres"]["postgres_db"]["port"] == {
+        "env": "DAGSTER_PG_PORT"
+    }
 
 
 def _overlap(a: dg.DagsterRun | object, b) -> bool:
