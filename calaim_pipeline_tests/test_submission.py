@@ -275,6 +275,29 @@ def test_cross_month_duplicates_and_unknown_originals_are_rejected(data_root, in
     assert "N00000" not in _rejects(data_root, "CHG", "2026-10")
 
 
+def test_months_built_out_of_order_never_send_a_line_twice(data_root, instance):
+    """September built before August (a retried or late run): August's original that September
+    already reported as new is rejected, while August's claim that September replaces is not."""
+    august = claims(20, prefix="A")
+    september = claims(20, prefix="S", first_day=40)
+    september += [dict(r, claim_id="B00000") for r in august[:2]]  # A00000's service, as new
+    september += [
+        dict(r, claim_id="R00000", frequency_code="7", original_claim_id="A00001")
+        for r in august[2:4]
+    ]
+    _drop(data_root.root, "CHG", "2026-09", september)
+    _drop(data_root.root, "CHG", "2026-08", august)
+    assert run_partition(instance, "CHG", "2026-09").success
+    run_partition(instance, "CHG", "2026-08")
+    assert _rejects(data_root, "CHG", "2026-08") == {"A00000": ["DUPLICATE_OF_SUBMITTED"]}
+    keys = duckdb.sql(
+        "SELECT duplicate_key, count(*) FROM read_parquet(?) WHERE frequency_code = '1' "
+        "GROUP BY ALL HAVING count(*) > 1",
+        params=[str(data_root.lake / "submitted_lines" / "*" / "*" / "data.parquet")],
+    ).fetchall()
+    assert keys == []  # no original service in the ledger twice
+
+
 def test_sent_month_is_final(data_root, instance, capsys):
     from calaim_pipeline.cli import main
 

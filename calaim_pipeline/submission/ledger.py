@@ -119,25 +119,32 @@ def ledger_lock(lake_root: Path, plan: str) -> Iterator[None]:
 def ledger_tables_sql(lake_root: Path, plan: str, month: str) -> list[str]:
     """Temp tables the ledger rules join to (empty when the plan has no ledger yet):
 
-    - ``ledger_live_keys`` (duplicate_hash, duplicate_key): lines of the plan's *earlier* months
-      that still stand at DHCS: not void lines, and not lines of a claim a void cancelled.
-    - ``ledger_claims`` (claim_id): claims submitted in an earlier month, the only ones a
+    - ``ledger_live_keys`` (duplicate_hash, duplicate_key): lines of the plan's other months that
+      still stand at DHCS: from *earlier* months every line but voids; from *later* months (built
+      before this one, e.g. this month is re-run, or ran late) only originals, because a later
+      month's replacements repeat this month's keys by design. Lines of a claim that a void in
+      the ledger cancelled do not stand. Comparing with both sides keeps the rule independent of
+      the order months were built in: the same service never goes out twice.
+    - ``ledger_claims`` (claim_id): claims submitted in an *earlier* month, the only ones a
       replacement or void may point at.
     - ``ledger_history`` (known): whether any earlier month is in the ledger at all. Before the
       first ledger month the originals predate this pipeline and cannot be judged.
-
-    Only earlier months count (rules.md): a later month that was built first holds replacements
-    of this month's claims, whose lines repeat the originals' keys by design.
     """
-    earlier = [m for m in ledger_months(lake_root, plan) if m < month]
+    others = [m for m in ledger_months(lake_root, plan) if m != month]
+    earlier = [m for m in others if m < month]
+    other_files = _files(lake_root, SUBMITTED_LINES, plan, others)
     earlier_files = _files(lake_root, SUBMITTED_LINES, plan, earlier)
-    empty_keys = "SELECT CAST(NULL AS UBIGINT) AS duplicate_hash, CAST(NULL AS VARCHAR) AS duplicate_key WHERE false"
+    empty_keys = (
+        "SELECT CAST(NULL AS UBIGINT) AS duplicate_hash, CAST(NULL AS VARCHAR) AS duplicate_key "
+        "WHERE false"
+    )
     empty_claims = "SELECT CAST(NULL AS VARCHAR) AS claim_id WHERE false"
-    if earlier_files:
-        source = f"read_parquet([{sql_list(earlier_files)}])"
+    if other_files:
+        source = f"read_parquet([{sql_list(other_files)}])"
         keys = (
             f"SELECT DISTINCT duplicate_hash, duplicate_key FROM {source} "
-            "WHERE frequency_code <> '8' AND claim_id NOT IN ("
+            f"WHERE frequency_code <> '8' AND (extract_month < {sql_str(month)} "
+            "OR frequency_code = '1') AND claim_id NOT IN ("
             f"SELECT original_claim_id FROM {source} "
             "WHERE frequency_code = '8' AND original_claim_id IS NOT NULL)"
         )
