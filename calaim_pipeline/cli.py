@@ -19,12 +19,15 @@ from calaim_pipeline.settings import (
 
 
 def dagster_home() -> Path:
-    """DAGSTER_HOME, else <data root>/dagster_home, holding a copy of the project's dagster.yaml."""
+    """DAGSTER_HOME, else <data root>/dagster_home, holding a copy of the project's dagster.yaml
+    (refreshed when the project's copy is newer, as `make ui` does)."""
     home = Path(os.environ.get("DAGSTER_HOME") or data_paths().root / "dagster_home").resolve()
     home.mkdir(parents=True, exist_ok=True)
-    project_yaml = PROJECT_DIR / "dagster.yaml"
-    if project_yaml.is_file() and not (home / "dagster.yaml").exists():
-        shutil.copyfile(project_yaml, home / "dagster.yaml")
+    project_yaml, instance_yaml = PROJECT_DIR / "dagster.yaml", home / "dagster.yaml"
+    if project_yaml.is_file() and (
+        not instance_yaml.exists() or project_yaml.stat().st_mtime > instance_yaml.stat().st_mtime
+    ):
+        shutil.copyfile(project_yaml, instance_yaml)
     os.environ["DAGSTER_HOME"] = str(home)
     return home
 
