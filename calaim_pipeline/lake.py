@@ -5,8 +5,13 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 # What validating a plan-month publishes.
 LAKE_TABLES = ("encounter_lines", "encounter_rejects", "rule_results", "members", "providers")
@@ -30,12 +35,54 @@ def publish_file(staged: Path, final: Path) -> None:
     os.replace(staged, final)
 
 
+@contextmanager
+def staged_path(final: Path) -> Iterator[Path]:
+    """A temporary name beside ``final`` to write to; renamed onto ``final`` when the block ends
+    without an error, removed when it raises. Readers see the old file or the new one, never half."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=".tmp-", suffix=final.suffix)
+    os.close(fd)
+    staged = Path(tmp)
+    try:
+        yield staged
+        os.replace(staged, final)
+    finally:
+        staged.unlink(missing_ok=True)
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    with staged_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
 def write_json_atomic(path: Path, payload: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(payload, handle, indent=2, sort_keys=True, default=str)
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(payload, indent=2, sort_keys=True, default=str))
+
+
+def write_partition(lake: Path, table: str, plan: str, month: str, data: pa.Table) -> Path:
+    """Replace one plan-month partition of ``table`` with ``data`` (atomic)."""
+    final = partition_file(lake, table, plan, month)
+    with staged_path(final) as tmp:
+        pq.write_table(data, tmp)
+    return final
+
+
+def partition_months(
+    lake: Path, table: str, plan: str, file_name: str = "data.parquet"
+) -> list[str]:
+    """Months of a plan that have a ``file_name`` in ``table``, oldest first."""
+    root = lake / table / f"plan_code={plan}"
+    return sorted(
+        f.parent.name.removeprefix("extract_month=")
+        for f in root.glob(f"extract_month=*/{file_name}")
+    )
+
+
+def partition_plans(lake: Path, table: str) -> list[str]:
+    """Plans with any partition of ``table``."""
+    return sorted(
+        p.name.removeprefix("plan_code=") for p in (lake / table).glob("plan_code=*") if p.is_dir()
+    )
 
 
 def metrics_path(lake: Path, plan: str, month: str) -> Path:

@@ -6,16 +6,12 @@ Reads only metrics.json files (lake/_metrics); every file is written to a tempor
 from __future__ import annotations
 
 import json
-import os
-import re
-import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from calaim_pipeline import lake
 from calaim_pipeline.settings import MONTH_PATTERN, DataPaths, Thresholds, load_thresholds
@@ -46,7 +42,6 @@ SCHEMA = pa.schema(
         ("grade", pa.string()),
     ]
 )
-_PARTITION = re.compile(r"extract_month=(\d{4}-\d{2})")
 
 
 @dataclass(frozen=True)
@@ -59,40 +54,17 @@ class ScorecardFiles:
     parquet: Path
 
 
-def _write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def scorecard_dir(paths: DataPaths, plan: str, month: str) -> Path:
     return paths.scorecards / plan / month
 
 
 def plan_months(lake_root: Path, plan: str) -> list[str]:
     """Months of a plan that have metrics in the lake, oldest first."""
-    folder = lake_root / lake.METRICS_TABLE / f"plan_code={plan}"
-    if not folder.is_dir():
-        return []
-    found = (_PARTITION.fullmatch(p.name) for p in folder.iterdir())
-    return sorted(
-        m.group(1) for m in found if m and (folder / m.group(0) / "metrics.json").is_file()
-    )
+    return lake.partition_months(lake_root, lake.METRICS_TABLE, plan, "metrics.json")
 
 
 def lake_plans(lake_root: Path) -> list[str]:
-    folder = lake_root / lake.METRICS_TABLE
-    if not folder.is_dir():
-        return []
-    return sorted(
-        p.name.removeprefix("plan_code=") for p in folder.glob("plan_code=*") if p.is_dir()
-    )
+    return lake.partition_plans(lake_root, lake.METRICS_TABLE)
 
 
 def table_rows(card: dict[str, Any]) -> list[dict[str, Any]]:
@@ -120,19 +92,6 @@ def table_rows(card: dict[str, Any]) -> list[dict[str, Any]]:
         }
     )
     return rows
-
-
-def _write_parquet(rows: list[dict[str, Any]], final: Path) -> None:
-    final.parent.mkdir(parents=True, exist_ok=True)
-    table = pa.Table.from_pylist(rows, schema=SCHEMA)
-    fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=".tmp-", suffix=".parquet")
-    os.close(fd)
-    try:
-        pq.write_table(table, tmp)
-        lake.publish_file(Path(tmp), final)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def build_scorecard(
@@ -164,10 +123,13 @@ def build_scorecard(
     card = compute_scorecard(metrics, history, catalog, thresholds)
     card["generated_at"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     out = scorecard_dir(paths, plan, month)
-    parquet = lake.partition_file(paths.lake, TABLE, plan, month)
-    _write_parquet(table_rows(card), parquet)
-    _write_text_atomic(out / "scorecard.json", json.dumps(card, indent=2, sort_keys=True) + "\n")
-    _write_text_atomic(out / "scorecard.html", scorecard_html(card))
+    parquet = lake.write_partition(
+        paths.lake, TABLE, plan, month, pa.Table.from_pylist(table_rows(card), schema=SCHEMA)
+    )
+    lake.write_text_atomic(
+        out / "scorecard.json", json.dumps(card, indent=2, sort_keys=True) + "\n"
+    )
+    lake.write_text_atomic(out / "scorecard.html", scorecard_html(card))
     return ScorecardFiles(
         plan, month, card, out / "scorecard.html", out / "scorecard.json", parquet
     )
@@ -205,10 +167,10 @@ def build_index(paths: DataPaths, month: str | None = None) -> Path | None:
         return None
     for m in [month] if month in months else months:
         html = index_html(m, _cards_for_month(paths, m), months, href_prefix="../")
-        _write_text_atomic(paths.scorecards / m / "index.html", html)
+        lake.write_text_atomic(paths.scorecards / m / "index.html", html)
     latest = months[-1]
     top = paths.scorecards / "index.html"
-    _write_text_atomic(
+    lake.write_text_atomic(
         top, index_html(latest, _cards_for_month(paths, latest), months, href_prefix="")
     )
     return top

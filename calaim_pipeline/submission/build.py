@@ -208,7 +208,7 @@ def build_submission(
                 month,
                 ledger.submitted_lines_sql(lines_file, duplicate_key_sql(), file_of_type),
             )
-            ledger.write_partition(
+            lake.write_partition(
                 paths.lake,
                 ledger.SUBMISSIONS,
                 plan_code,

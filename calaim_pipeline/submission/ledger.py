@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
-import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -61,18 +59,14 @@ class MonthStatus:
     sent_by: str | None
 
 
-def _files(lake_root: Path, table: str, plan: str, months: list[str] | None = None) -> list[str]:
-    root = lake_root / table / f"plan_code={plan}"
-    found = sorted(root.glob("extract_month=*/data.parquet"))
-    if months is not None:
-        wanted = {f"extract_month={m}" for m in months}
-        found = [f for f in found if f.parent.name in wanted]
-    return [str(f) for f in found]
+def _files(lake_root: Path, table: str, plan: str, months: list[str]) -> list[str]:
+    found = (lake.partition_file(lake_root, table, plan, month) for month in months)
+    return [str(path) for path in found if path.is_file()]
 
 
 def ledger_months(lake_root: Path, plan: str) -> list[str]:
     """Months of the plan with built or sent files, oldest first."""
-    return [Path(f).parent.name.split("=", 1)[1] for f in _files(lake_root, SUBMISSIONS, plan)]
+    return lake.partition_months(lake_root, SUBMISSIONS, plan)
 
 
 def month_status(lake_root: Path, plan: str, month: str) -> MonthStatus | None:
@@ -182,19 +176,6 @@ WHERE frequency_code IN ('7', '8') AND original_claim_id IS NOT NULL
 # --- writing the ledger -----------------------------------------------------------------------
 
 
-def write_partition(lake_root: Path, table: str, plan: str, month: str, data: pa.Table) -> None:
-    final = lake.partition_file(lake_root, table, plan, month)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=".tmp-", suffix=".parquet")
-    os.close(fd)
-    try:
-        pq.write_table(data, tmp)
-        lake.publish_file(Path(tmp), final)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def submitted_lines_sql(encounter_lines: Path, key_sql: str, file_of_type: dict[str, tuple]) -> str:
     """One ledger row per accepted line: claim identity, duplicate key and the file it went in."""
     cases = " ".join(
@@ -215,21 +196,14 @@ FROM read_parquet({sql_str(str(encounter_lines))})
 
 
 def write_submitted_lines(
-    con: duckdb.DuckDBPyConnection,
-    lake_root: Path,
-    plan: str,
-    month: str,
-    query: str,
+    con: duckdb.DuckDBPyConnection, lake_root: Path, plan: str, month: str, query: str
 ) -> int:
-    final = lake.partition_file(lake_root, SUBMITTED_LINES, plan, month)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.parent / f".tmp-{os.getpid()}-{datetime.now(UTC).timestamp():.0f}.parquet"
-    try:
+    """Replace the month's ``submitted_lines`` partition with the rows of ``query``."""
+    with lake.staged_path(lake.partition_file(lake_root, SUBMITTED_LINES, plan, month)) as tmp:
         con.execute(f"COPY ({query}) TO {sql_str(str(tmp))} (FORMAT parquet)")
-        (count,) = con.execute(f"SELECT count(*) FROM read_parquet({sql_str(str(tmp))})").fetchone()
-        lake.publish_file(tmp, final)
-    finally:
-        tmp.unlink(missing_ok=True)
+        ((count,),) = con.execute(
+            f"SELECT count(*) FROM read_parquet({sql_str(str(tmp))})"
+        ).fetchall()
     return int(count)
 
 
@@ -268,7 +242,7 @@ def mark_sent(
         sent_at = datetime.now(UTC).isoformat(timespec="seconds")
         for row in rows:
             row.update(status=SENT, sent_at=sent_at, sent_by=reviewed_by.strip())
-        write_partition(
+        lake.write_partition(
             lake_root, SUBMISSIONS, plan, month, pa.Table.from_pylist(rows, table.schema)
         )
     status = month_status(lake_root, plan, month)
