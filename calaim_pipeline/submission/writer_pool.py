@@ -14,7 +14,7 @@ import math
 import os
 import shutil
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from multiprocessing import get_context
 from pathlib import Path
@@ -58,12 +58,6 @@ class _Part:
     last_seq: int
     first_set: int
     out: Path
-
-
-@dataclass
-class _PartResult:
-    totals: FileTotals
-    parts: list[Path] = field(default_factory=list)
 
 
 def _parts(job: FileJob, sets_per_part: int) -> list[_Part]:

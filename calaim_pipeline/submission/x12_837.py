@@ -29,6 +29,7 @@ from __future__ import annotations
 import io
 import itertools
 import re
+import tempfile
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -427,6 +428,11 @@ def _member_name(claim: Claim) -> tuple[str, str, str]:
     return cin, last, first
 
 
+def _sbr(seg: _Segments, payer_sequence: str) -> None:
+    """SBR for loop 2000B (DHCS, the destination payer) or 2320 (the plan that adjudicated)."""
+    seg.put("SBR", payer_sequence, SUBSCRIBER_IS_PATIENT, *[None] * 6, CLAIM_FILING_INDICATOR)
+
+
 def _subscriber(seg: _Segments, claim: Claim, receiver: Receiver) -> None:
     member = claim.member
     cin, last, first = _member_name(claim)
@@ -439,18 +445,7 @@ def _subscriber(seg: _Segments, claim: Claim, receiver: Receiver) -> None:
     gender = (member.gender or "").upper()
     if gender not in ("F", "M", "U"):
         raise _fail(claim, "member gender", "is not F, M or U")
-    seg.put(
-        "SBR",
-        DESTINATION_PAYER_SEQUENCE,
-        SUBSCRIBER_IS_PATIENT,
-        None,
-        None,
-        None,
-        None,
-        None,
-        None,
-        CLAIM_FILING_INDICATOR,
-    )
+    _sbr(seg, DESTINATION_PAYER_SEQUENCE)
     seg.put("NM1", "IL", "1", last, first, None, None, None, "MI", cin)
     seg.put("N3", address)
     seg.put("N4", city, state, zip_code)
@@ -472,18 +467,7 @@ def _subscriber(seg: _Segments, claim: Claim, receiver: Receiver) -> None:
 def _other_payer(seg: _Segments, claim: Claim, plan: Plan) -> None:
     """Loops 2320/2330A/2330B: the plan as the payer that adjudicated the encounter."""
     cin, last, first = _member_name(claim)
-    seg.put(
-        "SBR",
-        PLAN_PAYER_SEQUENCE,
-        SUBSCRIBER_IS_PATIENT,
-        None,
-        None,
-        None,
-        None,
-        None,
-        None,
-        CLAIM_FILING_INDICATOR,
-    )
+    _sbr(seg, PLAN_PAYER_SEQUENCE)
     seg.put("AMT", "D", _amount(claim.total_paid))
     seg.put("OI", None, None, "Y", None, None, "Y")
     seg.put("NM1", "IL", "1", last, first, None, None, None, "MI", cin)
@@ -879,7 +863,6 @@ LEFT JOIN p b ON b.npi = l.billing_npi
 LEFT JOIN p r ON r.npi = l.rendering_npi
 LEFT JOIN p a ON a.npi = l.attending_npi
 WHERE l.claim_type = ?
-ORDER BY l.claim_id, l.frequency_code, l.line_number
 """
 
 
@@ -958,19 +941,19 @@ def claims_from_lake(
 ) -> Iterator[Claim]:
     """The plan-month's accepted claims of one type ("P" or "I"), by claim id, streamed.
 
-    DuckDB sorts and hands over Arrow batches, so Python holds one batch and one claim at a time,
-    not the month. Pass ``con`` (e.g. ``validation.engine.connect(work_dir)``: memory cap and a
-    spill folder) for a 10M-line month; without it a private in-memory connection is used and
-    closed when the iterator ends.
+    The same path the submission build takes (``stage_claims`` then ``claims_from_staged``), in
+    one process: DuckDB sorts to a scratch Parquet file and hands over Arrow batches, so Python
+    holds one batch and one claim at a time. Without ``con`` a private in-memory connection is
+    used and closed when the iterator ends.
     """
-    sources = _lake_sources(lake_root, plan, month, claim_type)
-    if sources is None:
-        return
     own = con is None
     db = duckdb.connect() if con is None else con
     try:
-        relation = db.sql(_lake_sql(*sources), params=[claim_type])
-        yield from _group_claims(relation.to_arrow_reader(batch_size))
+        with tempfile.TemporaryDirectory(prefix="calaim-claims-") as scratch:
+            staged = Path(scratch) / "claims.parquet"
+            count = stage_claims(lake_root, plan, month, claim_type, staged, db)
+            if count:
+                yield from claims_from_staged(staged, 1, count, db, batch_size=batch_size)
     finally:
         if own:
             db.close()
@@ -1042,9 +1025,9 @@ def stage_claims(
         f"FROM ({_lake_sql(*sources)}) ORDER BY claim_seq, line_number"
     )
     con.execute(f"COPY ({query}) TO {sql_str(str(out))} (FORMAT parquet)", [claim_type])
-    (count,) = con.execute(
+    ((count,),) = con.execute(
         f"SELECT coalesce(max(claim_seq), 0) FROM read_parquet({sql_str(str(out))})"
-    ).fetchone()
+    ).fetchall()
     return int(count)
 
 

@@ -188,8 +188,8 @@ def _judge(
 
 def _ledger_context(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     """What the ledger rules compared against, so a reviewer knows whether they could fire."""
-    (known,) = con.execute("SELECT known FROM ledger_history").fetchone()
-    (keys,) = con.execute("SELECT count(*) FROM ledger_live_keys").fetchone()
+    ((known,),) = con.execute("SELECT known FROM ledger_history").fetchall()
+    ((keys,),) = con.execute("SELECT count(*) FROM ledger_live_keys").fetchall()
     return {"earlier_months_known": bool(known), "live_line_keys": int(keys)}
 
 
