@@ -15,7 +15,7 @@ from calaim_pipeline.validation.contract_schema import ContractViolation
 from calaim_pipeline.validation.engine import run_plan_month
 
 from .jobs import LAKE_GROUP
-from .partitions import plan_month_partitions
+from .partitions import plan_and_month, plan_month_partitions
 
 ENCOUNTER_LINES = dg.AssetKey("encounter_lines")
 
@@ -99,8 +99,7 @@ def check_results(outcomes: list[CheckOutcome]) -> list[dg.AssetCheckResult]:
     ),
 )
 def validate_plan_month(context: dg.AssetExecutionContext):
-    keys = context.partition_key.keys_by_dimension  # type: ignore[union-attr]
-    plan, month = keys["plan"], keys["month"]
+    plan, month = plan_and_month(context)
     paths = data_paths()
     try:
         drop = find_drop(paths, plan, month, load_plans().codes)
@@ -161,8 +160,7 @@ def validate_plan_month(context: dg.AssetExecutionContext):
     ),
 )
 def plan_month_checks(context: dg.AssetCheckExecutionContext):
-    keys = context.partition_key.keys_by_dimension  # type: ignore[union-attr]
-    plan, month = keys["plan"], keys["month"]
+    plan, month = plan_and_month(context)
     metrics = read_metrics(data_paths().lake, plan, month)
     if metrics is None:
         raise dg.Failure(description=f"{plan} {month}: no metrics in the lake; validate it first")

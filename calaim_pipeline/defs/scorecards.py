@@ -4,18 +4,19 @@ import dagster as dg
 
 from calaim_pipeline import warehouse
 from calaim_pipeline.scorecard import build_index, build_scorecard
-from calaim_pipeline.settings import data_paths, load_thresholds
+from calaim_pipeline.settings import data_paths
 
 from .jobs import SCORECARD_GROUP
-from .partitions import MONTH_DIMENSION, plan_month_partitions
+from .partitions import (
+    MONTH_DIMENSION,
+    monthly_partitions,
+    plan_and_month,
+    plan_month_partitions,
+)
 
 DQ_SCORECARD = dg.AssetKey("dq_scorecard")
 SCORECARD_INDEX = dg.AssetKey("scorecard_index")
 PREVIEW_STATUSES = ("fail", "warn")
-
-monthly_partitions = dg.MonthlyPartitionsDefinition(
-    start_date=str(load_thresholds().first_month.value), fmt="%Y-%m"
-)
 
 
 def _preview(card: dict) -> str:
@@ -62,8 +63,7 @@ def _preview(card: dict) -> str:
     ),
 )
 def dq_scorecard(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-    keys = context.partition_key.keys_by_dimension  # type: ignore[union-attr]
-    plan, month = keys["plan"], keys[MONTH_DIMENSION]
+    plan, month = plan_and_month(context)
     paths = data_paths()
     try:
         built = build_scorecard(paths, plan, month)

@@ -9,7 +9,7 @@ from calaim_pipeline.submission.build import StaleValidationError, build_submiss
 from calaim_pipeline.submission.x12_837 import SubmissionDataError
 
 from .jobs import SUBMISSION_GROUP
-from .partitions import plan_month_partitions
+from .partitions import plan_and_month, plan_month_partitions
 
 
 def _files_markdown(files: list[dict]) -> str:
@@ -34,8 +34,7 @@ def _files_markdown(files: list[dict]) -> str:
     ),
 )
 def submission(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-    keys = context.partition_key.keys_by_dimension  # type: ignore[union-attr]
-    plan, month = keys["plan"], keys["month"]
+    plan, month = plan_and_month(context)
     paths = data_paths()
     try:
         result = build_submission(paths, load_plans(), plan, month)
@@ -71,8 +70,7 @@ class MarkSentConfig(dg.Config):
     )
 )
 def mark_plan_month_sent(context: dg.OpExecutionContext, config: MarkSentConfig) -> None:
-    keys = context.partition_key.keys_by_dimension  # type: ignore[union-attr]
-    plan, month = keys["plan"], keys["month"]
+    plan, month = plan_and_month(context)
     paths = data_paths()
     try:
         status = ledger.mark_sent(paths.lake, paths.submissions, plan, month, config.reviewed_by)
