@@ -53,6 +53,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from calaim_pipeline.ingest.landing import landed_plan_months
     from calaim_pipeline.lake import read_metrics
     from calaim_pipeline.plan_month_checks import evaluate_all, top_rules
+    from calaim_pipeline.submission import ledger
 
     paths = data_paths()
     plans = load_plans().codes
@@ -65,7 +66,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         months = sorted({m for p, m in landed if p in chosen_plans})
         work = [(p, m) for m in months for p in chosen_plans if (p, m) in landed_set]
         # Sent months are final: ALL means "everything that may still change".
-        sent = [(p, m) for p, m in work if _is_sent(paths, p, m)]
+        sent = [(p, m) for p, m in work if ledger.sent_status(paths.lake, p, m)]
         for plan, month in sent:
             print(f"skipped: {plan} {month} was marked sent (final)")
         work = [w for w in work if w not in sent]
@@ -133,13 +134,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     if index is not None:
         print(f"Scorecards: {index} (open in a browser; works offline)")
     return 1 if failures else 0
-
-
-def _is_sent(paths, plan: str, month: str) -> bool:
-    from calaim_pipeline.submission import ledger
-
-    status = ledger.month_status(paths.lake, plan, month)
-    return status is not None and status.status == ledger.SENT
 
 
 def _submission_status(paths, plan: str, month: str, blocking: list[str]) -> str:

@@ -88,9 +88,15 @@ def month_status(lake_root: Path, plan: str, month: str) -> MonthStatus | None:
     )
 
 
-def refuse_if_sent(lake_root: Path, plan: str, month: str) -> None:
+def sent_status(lake_root: Path, plan: str, month: str) -> MonthStatus | None:
+    """The month's ledger status if it was marked sent, else None."""
     status = month_status(lake_root, plan, month)
-    if status is not None and status.status == SENT:
+    return status if status is not None and status.status == SENT else None
+
+
+def refuse_if_sent(lake_root: Path, plan: str, month: str) -> None:
+    status = sent_status(lake_root, plan, month)
+    if status is not None:
         raise SentMonthError(plan, month, status.sent_at or "an earlier date")
 
 
