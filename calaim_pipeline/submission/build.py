@@ -80,12 +80,12 @@ def submission_folder(paths: DataPaths, plan: str, month: str) -> Path:
 
 
 def _check_ledger_now(paths: DataPaths, plan: str, month: str, lines_file: Path, con) -> None:
-    for statement in ledger.ledger_tables_sql(paths.lake, plan, month):
-        con.execute(statement)
     lines = (
         f"(SELECT *, file_row_number AS pos FROM read_parquet({sql_str(str(lines_file))}, "
         "file_row_number = true))"
     )
+    for statement in ledger.ledger_tables_sql(paths.lake, plan, month, lines):
+        con.execute(statement)
     found = con.execute(
         f"SELECT rule_id, count(*) FROM ({ledger.ledger_findings_sql(lines, duplicate_key_sql())}) "
         "GROUP BY rule_id ORDER BY rule_id"

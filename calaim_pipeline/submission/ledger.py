@@ -116,7 +116,7 @@ def ledger_lock(lake_root: Path, plan: str) -> Iterator[None]:
 # --- what validation compares against ---------------------------------------------------------
 
 
-def ledger_tables_sql(lake_root: Path, plan: str, month: str) -> list[str]:
+def ledger_tables_sql(lake_root: Path, plan: str, month: str, lines: str) -> list[str]:
     """Temp tables the ledger rules join to (empty when the plan has no ledger yet):
 
     - ``ledger_live_keys`` (duplicate_hash, duplicate_key): lines of the plan's other months that
@@ -129,6 +129,10 @@ def ledger_tables_sql(lake_root: Path, plan: str, month: str) -> list[str]:
       replacement or void may point at.
     - ``ledger_history`` (known): whether any earlier month is in the ledger at all. Before the
       first ledger month the originals predate this pipeline and cannot be judged.
+
+    Only ledger lines whose service date falls within the service dates of ``lines`` (the
+    relation being judged) can share a key with them, so only those are read: the work grows with
+    the window of service dates in one month (about a year), not with the ledger's history.
     """
     others = [m for m in ledger_months(lake_root, plan) if m != month]
     earlier = [m for m in others if m < month]
@@ -141,10 +145,13 @@ def ledger_tables_sql(lake_root: Path, plan: str, month: str) -> list[str]:
     empty_claims = "SELECT CAST(NULL AS VARCHAR) AS claim_id WHERE false"
     if other_files:
         source = f"read_parquet([{sql_list(other_files)}])"
+        service_date = "TRY_CAST(service_from_date AS DATE)"
         keys = (
             f"SELECT DISTINCT duplicate_hash, duplicate_key FROM {source} "
             f"WHERE frequency_code <> '8' AND (extract_month < {sql_str(month)} "
-            "OR frequency_code = '1') AND claim_id NOT IN ("
+            "OR frequency_code = '1') "
+            f"AND service_from_date BETWEEN (SELECT min({service_date}) FROM {lines}) "
+            f"AND (SELECT max({service_date}) FROM {lines}) AND claim_id NOT IN ("
             f"SELECT original_claim_id FROM {source} "
             "WHERE frequency_code = '8' AND original_claim_id IS NOT NULL)"
         )
@@ -194,7 +201,8 @@ def submitted_lines_sql(encounter_lines: Path, key_sql: str, file_of_type: dict[
     )
     return f"""
 SELECT plan_code, extract_month, claim_id, claim_type, frequency_code, original_claim_id,
-  line_number, line_key, {key_sql} AS duplicate_key, hash({key_sql}) AS duplicate_hash,
+  line_number, line_key, service_from_date, {key_sql} AS duplicate_key,
+  hash({key_sql}) AS duplicate_hash,
   CASE claim_type {cases} END AS file_name,
   CASE claim_type {controls} END AS interchange_control_number
 FROM read_parquet({sql_str(str(encounter_lines))})

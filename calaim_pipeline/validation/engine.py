@@ -149,7 +149,7 @@ def _prepare(
     build_lookup_tables(con)
     for statement in sql.claim_set_tables_sql():
         con.execute(statement)
-    for statement in ledger.ledger_tables_sql(paths.lake, drop.plan, drop.month):
+    for statement in ledger.ledger_tables_sql(paths.lake, drop.plan, drop.month, "lines"):
         con.execute(statement)
     con.execute(
         "CREATE OR REPLACE TEMP TABLE ledger_findings AS "
