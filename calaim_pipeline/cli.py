@@ -32,16 +32,48 @@ def dagster_home() -> Path:
     return home
 
 
+class UsageError(ValueError):
+    """A bad command-line value: printed as one line, exit code 2, no traceback."""
+
+
 def _selected(value: str, available: list[str], label: str) -> list[str]:
-    if value.upper() == "ALL":
+    if value.strip().upper() == "ALL":
         return available
     chosen = [v.strip() for v in value.split(",") if v.strip()]
     unknown = [v for v in chosen if v not in available]
-    if unknown:
-        raise SystemExit(
-            f"unknown {label}: {', '.join(unknown)} (available: {', '.join(available) or 'none'})"
+    if unknown or not chosen:
+        raise UsageError(
+            f"--{label} {value!r}: not a configured plan code; use one of "
+            f"{', '.join(available) or 'none'}, a comma list, or ALL"
         )
     return chosen
+
+
+def _months(value: str, *, allow_all: bool = True, open_only: bool = True) -> list[str] | None:
+    """The months of a --month(s) argument (None for ALL). A month is YYYY-MM; with
+    ``open_only`` it must also be an extract month the pipeline can run: from the configured
+    first month up to last month (the current month is not over, so it has no extract yet)."""
+    from datetime import date
+
+    from calaim_pipeline.months import previous_month
+    from calaim_pipeline.settings import MONTH_PATTERN
+
+    if allow_all and value.strip().upper() == "ALL":
+        return None
+    chosen = [v.strip() for v in value.split(",") if v.strip()]
+    form = "YYYY-MM (e.g. 2026-09)" + (", a comma list, or ALL" if allow_all else "")
+    for month in chosen or [value]:
+        if not MONTH_PATTERN.fullmatch(month):
+            raise UsageError(f"month {month!r} is not a month: use {form}")
+    if open_only:
+        first, last = str(load_thresholds().first_month.value), previous_month(date.today())
+        for month in chosen:
+            if not first <= month <= last:
+                raise UsageError(
+                    f"month {month!r} is not an extract month that can run: use a month from "
+                    f"{first} (thresholds.yaml first_month) to {last} (last month)"
+                )
+    return sorted(set(chosen))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -57,12 +89,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     paths = data_paths()
     plans = load_plans().codes
+    chosen_plans = _selected(args.plan, plans, "plan")
+    chosen_months = _months(args.month)
     landed, refused = landed_plan_months(paths, plans)
     for message in refused:
         print(f"refused: {message}", file=sys.stderr)
-    chosen_plans = _selected(args.plan, plans, "plan")
     landed_set = set(landed)
-    if args.month.upper() == "ALL":
+    if chosen_months is None:
         months = sorted({m for p, m in landed if p in chosen_plans})
         work = [(p, m) for m in months for p in chosen_plans if (p, m) in landed_set]
         # Sent months are final: ALL means "everything that may still change".
@@ -72,7 +105,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         work = [w for w in work if w not in sent]
     else:
         # Named months run even without files, so a missing drop fails loudly with its path.
-        work = [(p, m.strip()) for m in sorted(args.month.split(",")) for p in chosen_plans]
+        work = [(p, m) for m in chosen_months for p in chosen_plans]
     if not work:
         print(
             f"nothing to run: no landed files under {paths.landing} for that selection",
@@ -157,6 +190,7 @@ def cmd_mark_sent(args: argparse.Namespace) -> int:
     from calaim_pipeline.defs.partitions import plan_month_key
 
     _selected(args.plan, load_plans().codes, "plan")
+    _months(args.month, allow_all=False)
     dagster_home()
     job = defs().resolve_job_def("mark_sent_job")
     config = {
@@ -230,10 +264,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
             for plan in (args.plans.split(",") if args.plans else load_plans().codes)
         }
     elif args.plans:
-        raise SystemExit("--plans needs --lines")
+        raise UsageError("--plans needs --lines")
     kwargs = {"seed": args.seed, "defect_rate": args.defect_rate, "file_format": args.format}
     if args.months:
-        kwargs["months"] = tuple(args.months.split(","))
+        kwargs["months"] = tuple(_months(args.months, allow_all=False, open_only=False) or ())
     if plan_lines:
         kwargs["plan_lines"] = plan_lines
     started = time.perf_counter()
@@ -289,6 +323,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
+    except UsageError as exc:
+        print(f"calaim {args.command}: {exc}", file=sys.stderr)
+        return 2
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2

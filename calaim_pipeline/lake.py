@@ -89,6 +89,10 @@ def metrics_path(lake: Path, plan: str, month: str) -> Path:
     return partition_dir(lake, METRICS_TABLE, plan, month) / "metrics.json"
 
 
+def read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
 def read_metrics(lake: Path, plan: str, month: str) -> dict[str, Any] | None:
     path = metrics_path(lake, plan, month)
     if not path.is_file():

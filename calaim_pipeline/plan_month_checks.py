@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from calaim_pipeline import gate, lake
 from calaim_pipeline.catalog import rules_by_id
 from calaim_pipeline.settings import Thresholds
 
@@ -282,3 +284,17 @@ PLAN_MONTH_CHECKS: tuple[PlanMonthCheck, ...] = (
 
 def evaluate_all(metrics: dict[str, Any], thresholds: Thresholds) -> list[CheckOutcome]:
     return [check.evaluate(metrics, thresholds) for check in PLAN_MONTH_CHECKS]
+
+
+def evaluate_and_record(
+    lake_root: Path, plan: str, month: str, thresholds: Thresholds
+) -> list[CheckOutcome] | None:
+    """Evaluate the plan-month's checks on its current metrics and store the outcomes with the
+    judgement id they were evaluated on: the record the submission gate reads (gate.py).
+    None when the month has no metrics (it was never validated)."""
+    metrics = lake.read_metrics(lake_root, plan, month)
+    if metrics is None:
+        return None
+    outcomes = evaluate_all(metrics, thresholds)
+    gate.record_checks(lake_root, plan, month, metrics.get("judgement_id") or "", outcomes)
+    return outcomes

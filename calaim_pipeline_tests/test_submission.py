@@ -131,13 +131,42 @@ def test_files_round_trip_against_accepted_lines_and_manifest(sample_built):
     assert ledger_lines == manifest["lines"]
 
 
+def _file_bytes(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def test_rerun_of_an_unchanged_month_keeps_its_files_and_control_numbers(sample_built):
+    """Someone may have reviewed the files: the same inputs, rules and thresholds judged again
+    keep the very same files, manifest and ISA13 ("unchanged"), even when the files were touched."""
+    paths, instance = sample_built
+    folder = paths.submissions / "CHG" / "2026-09"
+    before = _file_bytes(folder)
+    for landed in (paths.landing / "CHG" / "2026-09").iterdir():
+        landed.touch()  # a re-drop of identical files: new mtimes, same bytes
+    result = run_partition(instance, "CHG", "2026-09")
+    assert result.success
+    assert _file_bytes(folder) == before
+    (materialization,) = [
+        e.materialization
+        for e in result.get_asset_materialization_events()
+        if e.asset_key == dg.AssetKey("submission")
+    ]
+    assert materialization.metadata["status"].value == "unchanged"
+
+
 def test_control_numbers_never_repeat_across_runs(sample_built):
     paths, instance = sample_built
     folder = paths.submissions / "HPSM" / "2026-09"
     before = json.loads((folder / "manifest.json").read_text())
+    # A corrected extract (its last line dropped) is a new judgement: new files, new numbers.
+    extract = next((paths.landing / "HPSM" / "2026-09").glob("encounters*.csv"))
+    extract.write_text(
+        "".join(extract.read_text(encoding="utf-8").splitlines(keepends=True)[:-1]),
+        encoding="utf-8",
+    )
     assert run_partition(instance, "HPSM", "2026-09").success  # rebuild an unsent month
     after = json.loads((folder / "manifest.json").read_text())
-    assert {f["claims"] for f in after["files"]} == {f["claims"] for f in before["files"]}
+    assert after["judgement_id"] != before["judgement_id"]
     old = {f["interchange_control_number"] for f in before["files"]}
     new = {f["interchange_control_number"] for f in after["files"]}
     assert old.isdisjoint(new)
@@ -340,6 +369,7 @@ def test_build_refuses_when_the_ledger_changed_after_validation(data_root):
     """September validated before August was built cannot know August's lines: the build sees
     the ledger as it is now and refuses rather than send a duplicate."""
     from calaim_pipeline.ingest.landing import find_drop
+    from calaim_pipeline.plan_month_checks import evaluate_and_record
     from calaim_pipeline.validation.engine import run_plan_month
 
     august = claims(20, prefix="A")
@@ -353,6 +383,7 @@ def test_build_refuses_when_the_ledger_changed_after_validation(data_root):
     plans, thresholds = load_plans(), load_thresholds()
     for month in ("2026-08", "2026-09"):
         run_plan_month(find_drop(data_root, "CHG", month, plans.codes), data_root, thresholds)
+        evaluate_and_record(data_root.lake, "CHG", month, thresholds)
     build_submission(data_root, plans, "CHG", "2026-08")
     with pytest.raises(StaleValidationError, match="DUPLICATE_OF_SUBMITTED: 2 lines"):
         build_submission(data_root, plans, "CHG", "2026-09")

@@ -7,8 +7,7 @@ import dagster as dg
 from calaim_pipeline import warehouse
 from calaim_pipeline.ingest.landing import LandingError, find_drop
 from calaim_pipeline.ingest.reader import ExtractFileError
-from calaim_pipeline.lake import read_metrics
-from calaim_pipeline.plan_month_checks import PLAN_MONTH_CHECKS, CheckOutcome, evaluate_all
+from calaim_pipeline.plan_month_checks import PLAN_MONTH_CHECKS, CheckOutcome, evaluate_and_record
 from calaim_pipeline.settings import data_paths, load_plans, load_thresholds
 from calaim_pipeline.submission.ledger import SentMonthError
 from calaim_pipeline.validation.contract_schema import ContractViolation
@@ -161,7 +160,9 @@ def validate_plan_month(context: dg.AssetExecutionContext):
 )
 def plan_month_checks(context: dg.AssetCheckExecutionContext):
     plan, month = plan_and_month(context)
-    metrics = read_metrics(data_paths().lake, plan, month)
-    if metrics is None:
+    # Stored with the judgement they were evaluated on: the gate that build_submission and
+    # mark_sent apply, whichever run or button asks for the files (gate.py).
+    outcomes = evaluate_and_record(data_paths().lake, plan, month, load_thresholds())
+    if outcomes is None:
         raise dg.Failure(description=f"{plan} {month}: no metrics in the lake; validate it first")
-    yield from check_results(evaluate_all(metrics, load_thresholds()))
+    yield from check_results(outcomes)

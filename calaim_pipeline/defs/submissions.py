@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from calaim_pipeline import warehouse
+from calaim_pipeline import gate, warehouse
 from calaim_pipeline.settings import data_paths, load_plans
 from calaim_pipeline.submission import ledger
 from calaim_pipeline.submission.build import StaleValidationError, build_submission
@@ -26,7 +26,8 @@ def _files_markdown(files: list[dict]) -> str:
     name="submission",
     group_name=SUBMISSION_GROUP,
     partitions_def=plan_month_partitions,
-    # encounter_lines carries the blocking ERROR checks: a failing one skips this asset.
+    # encounter_lines carries the blocking ERROR checks: a failing one skips this asset in the
+    # same run, and build_submission's own gate refuses it in any other run (gate.py).
     deps=["encounter_lines", "members", "providers"],
     description=(
         "The plan-month's X12 837P and 837I files for DHCS, manifest.json and the ledger rows "
@@ -38,17 +39,21 @@ def submission(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     paths = data_paths()
     try:
         result = build_submission(paths, load_plans(), plan, month)
+    except gate.GateError as exc:
+        raise dg.Failure(description=str(exc), allow_retries=False) from None
     except (ledger.SentMonthError, StaleValidationError, SubmissionDataError) as exc:
         raise dg.Failure(description=f"{plan} {month}: {exc}", allow_retries=False) from None
     warehouse.ensure_views(paths)
     manifest = result.manifest
+    verb = "unchanged, kept" if result.unchanged else "built"
     context.log.info(
-        f"{plan} {month}: {len(manifest['files'])} file(s), {manifest['claims']} claims, "
+        f"{plan} {month}: {len(manifest['files'])} file(s) {verb}, {manifest['claims']} claims, "
         f"{manifest['lines']} lines"
     )
     return dg.MaterializeResult(
         metadata={
-            "status": ledger.BUILT,
+            "status": "unchanged" if result.unchanged else ledger.BUILT,
+            "judgement_id": manifest.get("judgement_id", ""),
             "folder": dg.MetadataValue.path(str(result.folder)),
             "files": dg.MetadataValue.md(_files_markdown(manifest["files"])),
             "claims": manifest["claims"],

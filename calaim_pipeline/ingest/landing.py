@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from calaim_pipeline.settings import MONTH_PATTERN, PLAN_CODE_PATTERN, DataPaths
 
 ENCOUNTER_SUFFIXES = (".csv", ".csv.gz", ".parquet")
+ROSTER_FILES = ("members.csv", "providers.csv")
 
 
 class LandingError(ValueError):
@@ -22,6 +26,11 @@ class PlanMonthDrop:
     encounter_files: tuple[Path, ...]
     members_file: Path
     providers_file: Path
+
+    @property
+    def files(self) -> tuple[Path, ...]:
+        """Every file the plan-month's judgement reads."""
+        return (*self.encounter_files, self.members_file, self.providers_file)
 
 
 def _check_plan_code(plan: str, known_plans: list[str]) -> None:
@@ -47,20 +56,69 @@ def plan_month_folder(paths: DataPaths, plan: str, month: str, known_plans: list
     return folder
 
 
-def is_encounter_file(path: Path) -> bool:
-    name = path.name
-    return name.startswith("encounters") and name.endswith(ENCOUNTER_SUFFIXES) and path.is_file()
+def is_encounter_name(name: str) -> bool:
+    return name.startswith("encounters") and name.endswith(ENCOUNTER_SUFFIXES)
+
+
+def unsafe_reason(path: Path, root: Path) -> str | None:
+    """Why landing must not read ``path`` (None when it may): only regular files that resolve
+    inside the data root are read, so a link cannot pull a file from elsewhere into the lake."""
+    try:
+        target = path.resolve(strict=True)
+        mode = target.stat().st_mode
+    except (OSError, RuntimeError):
+        return "a broken link or unreadable entry"
+    if root.resolve() not in target.parents:
+        return "a link to a file outside the data root"
+    if not stat.S_ISREG(mode):
+        return "not a regular file"
+    return None
+
+
+def _safe_file(path: Path, root: Path) -> Path:
+    reason = unsafe_reason(path, root)
+    if reason is not None:
+        raise LandingError(
+            f"{path.parent.parent.name}/{path.parent.name}/{path.name}: refused, {reason}; "
+            "copy the file itself into the landing folder"
+        )
+    return path
+
+
+def landing_fingerprint(files: tuple[Path, ...] | list[Path]) -> str:
+    """Names, sizes and modification times of a plan-month's files: changes when a file lands or
+    changes. Cheap enough for the sensor's every tick; the judgement id holds the content digest."""
+    entries = []
+    for path in files:
+        try:
+            info = path.stat()
+        except OSError:  # a broken link: still an entry, refused when the month runs
+            info = path.lstat()
+        entries.append((path.name, info.st_size, info.st_mtime_ns))
+    entries.sort()
+    return hashlib.sha256(json.dumps(entries).encode()).hexdigest()[:16]
+
+
+def landed_files(folder: Path) -> list[Path]:
+    """The entries of a month folder that landing would read (encounter files and rosters)."""
+    return sorted(
+        p for p in folder.iterdir() if is_encounter_name(p.name) or p.name in ROSTER_FILES
+    )
 
 
 def find_drop(paths: DataPaths, plan: str, month: str, known_plans: list[str]) -> PlanMonthDrop:
-    """The files of one plan-month; a missing folder, roster or extract is a clear error."""
+    """The files of one plan-month; a missing folder, roster or extract, or a file that is not a
+    regular file inside the data root, is a clear error and nothing is read."""
     folder = plan_month_folder(paths, plan, month, known_plans)
     if not folder.is_dir():
         raise LandingError(f"no landing folder for {plan} {month}: expected {folder}")
-    encounter_files = tuple(sorted(p for p in folder.iterdir() if is_encounter_file(p)))
+    candidates = landed_files(folder)
+    for path in candidates:
+        _safe_file(path, paths.root)
+    encounter_files = tuple(p for p in candidates if is_encounter_name(p.name))
     if not encounter_files:
         raise LandingError(f"{folder}: no encounters*.csv, *.csv.gz or *.parquet file")
-    for required in ("members.csv", "providers.csv"):
+    for required in ROSTER_FILES:
         if not (folder / required).is_file():
             raise LandingError(f"{folder}: {required} is missing")
     return PlanMonthDrop(
@@ -95,6 +153,11 @@ def landed_plan_months(
             if not MONTH_PATTERN.fullmatch(month_dir.name):
                 refused.append(f"{plan_dir.name}/{month_dir.name}: month folder is not YYYY-MM")
                 continue
-            if any(is_encounter_file(p) for p in month_dir.iterdir()):
+            entries = landed_files(month_dir)
+            for path in entries:
+                reason = unsafe_reason(path, paths.root)
+                if reason is not None:
+                    refused.append(f"{plan_dir.name}/{month_dir.name}/{path.name}: {reason}")
+            if any(is_encounter_name(p.name) for p in entries):
                 found.append((plan_dir.name, month_dir.name))
     return found, refused

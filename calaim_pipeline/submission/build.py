@@ -1,11 +1,15 @@
 """Build one plan-month's 837P and 837I files from its accepted lines and record them in the ledger.
 
 Order of work, so a crash at any point leaves either the previous build or the new one:
-1. refuse a sent month; take the plan's ledger lock;
-2. re-check the ledger rules against the ledger as it is *now* (a month built after this one was
+1. refuse a sent month, and a month whose stored checks did not pass on its current judgement
+   (gate.py); take the plan's ledger lock and ask the gate again;
+2. check the lake's accepted lines are those of the judgement the checks passed; if the files of
+   that same judgement are already built and intact, keep them ("unchanged": same files, same
+   control numbers) and stop;
+3. re-check the ledger rules against the ledger as it is *now* (a month built after this one was
    validated may own some of its lines): refuse to build rather than send a duplicate;
-3. write each file under a temporary name, then rename it into place;
-4. write ``manifest.json`` (atomic), remove files of an earlier build that the manifest no longer
+4. write each file under a temporary name, then rename it into place;
+5. write ``manifest.json`` (atomic), remove files of an earlier build that the manifest no longer
    lists, then replace the month's ``submissions`` and ``submitted_lines`` ledger partitions.
 """
 
@@ -24,7 +28,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from calaim_pipeline import lake
+from calaim_pipeline import gate, lake
 from calaim_pipeline.settings import DataPaths, PlansRegistry
 from calaim_pipeline.sqltext import sql_str
 from calaim_pipeline.submission import ledger
@@ -55,6 +59,7 @@ SUBMISSIONS_SCHEMA = pa.schema(
         ("status", pa.string()),
         ("sent_at", pa.string()),
         ("sent_by", pa.string()),
+        ("judgement_id", pa.string()),
     ]
 )
 
@@ -69,6 +74,7 @@ class SubmissionResult:
     month: str
     folder: Path
     manifest: dict[str, Any]
+    unchanged: bool = False  # the judgement's files were already built: kept as they were
 
     @property
     def files(self) -> list[dict[str, Any]]:
@@ -106,6 +112,34 @@ def _line_counts(con, lines_file: Path) -> dict[str, tuple[int, int]]:
     return {claim_type: (int(claims), int(lines)) for claim_type, claims, lines in rows}
 
 
+def _check_lines_are_judged(con, lines_file: Path, judged: dict[str, Any], where: str) -> None:
+    """The lake's accepted lines must be the ones the checks passed on (not a newer judgement)."""
+    if gate.accepted_digest(con, lines_file) != judged.get("accepted_digest"):
+        raise gate.GateError(
+            f"{where}: submission refused: the lake's accepted lines differ from the judgement "
+            f"{judged['judgement_id']} the checks were evaluated on; re-run the plan-month"
+        )
+
+
+def _unchanged_build(paths: DataPaths, plan: str, month: str, judgement: str) -> dict | None:
+    """The manifest of an intact earlier build of this same judgement, else None."""
+    manifest_file = submission_folder(paths, plan, month) / MANIFEST
+    status = ledger.month_status(paths.lake, plan, month)
+    if not manifest_file.is_file() or status is None or status.status != ledger.BUILT:
+        return None
+    manifest = lake.read_json(manifest_file)
+    if manifest.get("judgement_id") != judgement:
+        return None
+    names = {f["file_name"] for f in manifest["files"]}
+    if names != set(ledger.month_file_names(paths.lake, plan, month)):
+        return None
+    for entry in manifest["files"]:
+        file = manifest_file.parent / entry["file_name"]
+        if not file.is_file() or ledger.sha256_of(file) != entry["sha256"]:
+            return None
+    return manifest
+
+
 def _money(value: Decimal) -> str:
     return f"{value:.2f}"
 
@@ -120,6 +154,7 @@ def build_submission(
 ) -> SubmissionResult:
     """Write the plan-month's 837 files, manifest and ledger partitions; see the module text."""
     ledger.refuse_if_sent(paths.lake, plan_code, month)
+    gate.require_passed(paths.lake, plan_code, month)
     started = time.perf_counter()
     plan = registry.plan(plan_code)
     created = now or datetime.now(UTC)
@@ -134,7 +169,12 @@ def build_submission(
     try:
         with ledger.ledger_lock(paths.lake, plan_code):
             ledger.refuse_if_sent(paths.lake, plan_code, month)
+            judged = gate.require_passed(paths.lake, plan_code, month)
+            _check_lines_are_judged(con, lines_file, judged, f"{plan_code} {month}")
             _check_ledger_now(paths, plan_code, month, lines_file, con)
+            kept = _unchanged_build(paths, plan_code, month, judged["judgement_id"])
+            if kept is not None:
+                return SubmissionResult(plan_code, month, folder, kept, unchanged=True)
             expected = _line_counts(con, lines_file)
             controls = ControlNumberStore(paths.submissions / "_control")
             jobs: list[tuple[str, str, FileJob]] = []
@@ -189,12 +229,14 @@ def build_submission(
                             "status": ledger.BUILT,
                             "sent_at": None,
                             "sent_by": None,
+                            "judgement_id": judged["judgement_id"],
                         }
                     )
             finally:
                 for _, _, job in jobs:
                     job.out.unlink(missing_ok=True)
             manifest = _manifest(plan_code, month, created, rows)
+            manifest["judgement_id"] = judged["judgement_id"]
             manifest["build_seconds"] = round(time.perf_counter() - started, 2)
             lake.write_json_atomic(folder / MANIFEST, manifest)
             keep = {row["file_name"] for row in rows} | {MANIFEST}

@@ -24,7 +24,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from calaim_pipeline import lake
+from calaim_pipeline import gate, lake
 from calaim_pipeline.sqltext import sql_list, sql_str
 
 SUBMISSIONS = "submissions"
@@ -86,6 +86,14 @@ def month_status(lake_root: Path, plan: str, month: str) -> MonthStatus | None:
         sent_at=head.get("sent_at"),
         sent_by=head.get("sent_by"),
     )
+
+
+def month_file_names(lake_root: Path, plan: str, month: str) -> list[str]:
+    """The file names the ledger records for the plan-month (empty when nothing was built)."""
+    path = lake.partition_file(lake_root, SUBMISSIONS, plan, month)
+    if not path.is_file():
+        return []
+    return [str(name) for name in pq.read_table(path, columns=["file_name"])["file_name"]]
 
 
 def sent_status(lake_root: Path, plan: str, month: str) -> MonthStatus | None:
@@ -236,6 +244,10 @@ def mark_sent(
     if not reviewed_by.strip():
         raise LedgerError("say who reviewed the files (reviewed_by)")
     with ledger_lock(lake_root, plan):
+        try:
+            judged = gate.require_passed(lake_root, plan, month)
+        except gate.GateError as exc:
+            raise LedgerError(str(exc).replace("submission refused", "not marked sent")) from None
         path = lake.partition_file(lake_root, SUBMISSIONS, plan, month)
         if not path.is_file():
             raise LedgerError(f"{plan} {month} has no built submission files to mark sent")
@@ -243,6 +255,13 @@ def mark_sent(
         rows = table.to_pylist()
         if rows[0]["status"] == SENT:
             raise LedgerError(f"{plan} {month} was already marked sent on {rows[0]['sent_at']}")
+        built_from = rows[0].get("judgement_id")
+        if built_from != judged["judgement_id"]:
+            raise LedgerError(
+                f"{plan} {month}: not marked sent: its files were built from judgement "
+                f"{built_from or 'unknown'}, but the month was judged again since "
+                f"({judged['judgement_id']}); rebuild the files and review them again"
+            )
         folder = submissions_root / plan / month
         for row in rows:
             file = folder / row["file_name"]

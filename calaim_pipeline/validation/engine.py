@@ -22,13 +22,13 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from calaim_pipeline import lake
+from calaim_pipeline import gate, lake
 from calaim_pipeline.catalog import load_rules
 from calaim_pipeline.ingest.contract import (
     ALWAYS_REQUIRED,
     ENCOUNTER_COLUMNS,
 )
-from calaim_pipeline.ingest.landing import PlanMonthDrop
+from calaim_pipeline.ingest.landing import PlanMonthDrop, landing_fingerprint
 from calaim_pipeline.ingest.reader import StagedFile, shift_buckets, stage_file
 from calaim_pipeline.ingest.rosters import load_rosters
 from calaim_pipeline.months import month_bounds
@@ -199,6 +199,25 @@ def _write_rosters(con: duckdb.DuckDBPyConnection, drop: PlanMonthDrop, out: Pat
         _copy(con, f"{head}, * FROM {source}", out / f"{table}.parquet")
 
 
+def _judgement(
+    con: duckdb.DuckDBPyConnection, drop: PlanMonthDrop, out: Path, inputs: dict[str, str]
+) -> dict[str, Any]:
+    """What identifies this judgement: see gate.py. The accepted digest is order-independent, so
+    the same accepted lines give the same id however DuckDB's threads wrote them."""
+    accepted = gate.accepted_digest(con, out / "encounter_lines.parquet")
+    ((rejected,),) = con.execute(
+        f"SELECT count(*) FROM read_parquet({sql_str(str(out / 'encounter_rejects.parquet'))})"
+    ).fetchall()
+    rules = gate.rules_fingerprint()
+    outcome = {"accepted": accepted, "rejected": int(rejected)}
+    return {
+        "judgement_id": gate.judgement_id(inputs, rules, outcome),
+        "accepted_digest": accepted,
+        "input_files": inputs,
+        "rules_fingerprint": rules,
+    }
+
+
 def _publish(paths: DataPaths, drop: PlanMonthDrop, out: Path, metrics: dict[str, Any]) -> None:
     """Move every finished file into the lake (atomic renames), metrics last."""
     for table in lake.LAKE_TABLES:
@@ -219,6 +238,9 @@ def run_plan_month(
     file cannot be read at all (or ContractViolation); then nothing in the lake changes."""
     ledger.refuse_if_sent(paths.lake, drop.plan, drop.month)
     watch = _Stopwatch()
+    # Taken before reading: a file that changes during the run makes the next sensor tick differ.
+    landed = landing_fingerprint(drop.files)
+    inputs = gate.input_digests(list(drop.files))
     work_dir = paths.work / f"{drop.plan}_{drop.month}_{uuid.uuid4().hex[:8]}"
     (work_dir / "spill").mkdir(parents=True, exist_ok=True)
     con = connect(work_dir)
@@ -255,7 +277,9 @@ def run_plan_month(
             "rosters": roster_counts,
             "contract_checked_rows": contract_rows,
             "ledger": _ledger_context(con),
+            "landing_fingerprint": landed,
         }
+        metrics |= _judgement(con, drop, out, inputs)
         pq.write_table(
             outputs.rule_results_table(drop.plan, drop.month, metrics), out / "rule_results.parquet"
         )
