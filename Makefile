@@ -7,7 +7,7 @@ export UV_PYTHON := python3
 UV = $(shell ./scripts/bootstrap-uv.sh)
 DATA ?= $(if $(CALAIM_DATA_DIR),$(CALAIM_DATA_DIR),data)
 
-.PHONY: setup system-deps run sample ui ui-readonly ui-home test lint format bench rules-doc clean
+.PHONY: setup system-deps run sample ui ui-readonly ui-home test test-fast lint format bench rules-doc clean
 
 setup:
 	$(UV) sync --frozen
@@ -42,6 +42,10 @@ system-deps:
 
 test: setup system-deps lint
 	$(UV) run pytest
+
+# The inner loop: everything but the end-to-end tests marked slow (servers, browsers, daemons).
+test-fast: setup lint
+	$(UV) run pytest -m "not slow"
 
 lint: setup
 	$(UV) run ruff check .

@@ -72,6 +72,35 @@ def test_landing_sensor_starts_a_run_when_files_land_or_change(data_root):
     assert changed.run_requests[0].run_key != first.run_requests[0].run_key
 
 
+def test_landing_sensor_leaves_a_month_judged_on_the_same_files_alone(data_root, instance):
+    """However the judgement ran (here in-process, as `calaim run` does), the sensor does not run
+    the month again until a file's content changes, and never once the month was marked sent."""
+    from calaim_pipeline.submission import ledger
+    from calaim_pipeline_tests.conftest import run_partition
+
+    folder = landing(data_root.root, "CHG", "2026-09")
+    write_rosters(folder)
+    write_csv(folder / "encounters.csv", claims(3))
+    assert run_partition(instance, "CHG", "2026-09").success
+
+    first = landing_sensor(dg.build_sensor_context(cursor=None))
+    assert first.run_requests == []
+    for path in folder.iterdir():
+        os.utime(path, ns=(2, 2))  # the same files dropped again
+    touched = landing_sensor(dg.build_sensor_context(cursor=first.cursor))
+    assert touched.run_requests == []
+
+    write_csv(folder / "encounters.csv", claims(4))  # a corrected extract
+    changed = landing_sensor(dg.build_sensor_context(cursor=touched.cursor))
+    assert [str(r.partition_key) for r in changed.run_requests] == ["2026-09|CHG"]
+
+    assert run_partition(instance, "CHG", "2026-09").success
+    ledger.mark_sent(data_root.lake, data_root.submissions, "CHG", "2026-09", "QA lead")
+    write_csv(folder / "encounters.csv", claims(5))
+    sent = landing_sensor(dg.build_sensor_context(cursor=None))
+    assert sent.run_requests == []
+
+
 def test_rules_reference_page_is_current():
     """docs/rules.md is generated from the catalog; regenerate it with `make rules-doc`."""
     assert (PROJECT / "docs" / "rules.md").read_text(encoding="utf-8") == rules_page()

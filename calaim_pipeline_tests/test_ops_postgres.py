@@ -70,6 +70,7 @@ def _overlap(a: dg.DagsterRun | object, b) -> bool:
     return a.start_time < b.end_time and b.start_time < a.end_time
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(420)
 def test_backfill_through_the_daemon_on_postgres(tmp_path, monkeypatch):
     started = time.monotonic()

@@ -86,6 +86,7 @@ def _open_check_partition(page: Page, base_url: str, explanation: str) -> None:
     expect(page.get_by_text(explanation, exact=True).first).to_be_visible()
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(420)
 def test_failing_check_and_its_explanation_are_shown_in_the_ui(tmp_path):
     paths = DataPaths(tmp_path / "data")

@@ -1,0 +1,98 @@
+"""Starting the daemon after `calaim run` re-runs nothing: the landing sensor starts a run only for
+a plan-month whose landed files changed since its last judgement, and a month re-run on unchanged
+files keeps its 837 files byte for byte (issue 9, item 8)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from calaim_pipeline.sample import generate_sample
+from calaim_pipeline.settings import DataPaths
+from calaim_pipeline_tests.conftest import PROJECT_DIR
+from calaim_pipeline_tests.ops_support import (
+    dagster_env,
+    output_dir,
+    running,
+    start_process,
+    venv_command,
+    wait_for,
+)
+
+PLANS = {"CHG": 300, "HPSM": 300}
+MONTH = "2026-09"
+# What the daemon logs for a tick that asked for no run (Dagster 1.13 uses either wording).
+SENSOR_IDLE = ("Sensor landing_sensor skipped", "No run requests returned for landing_sensor")
+
+
+def _submission_bytes(paths: DataPaths, plan: str) -> dict[str, bytes]:
+    folder = paths.submissions / plan / MONTH
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def _calaim_run(env: dict, plan: str) -> None:
+    done = subprocess.run(
+        [venv_command("calaim"), "run", "--month", MONTH, "--plan", plan],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_daemon_after_calaim_run_runs_only_the_month_whose_files_changed(tmp_path: Path):
+    paths = DataPaths(tmp_path / "data")
+    generate_sample(paths.root, plan_lines=PLANS, months=(MONTH,), defect_rate=0.02, seed=3)
+    home = paths.root / "dagster_home"
+    home.mkdir(parents=True)
+    shutil.copyfile(PROJECT_DIR / "dagster.yaml", home / "dagster.yaml")
+    env = dagster_env(home, paths.root)
+    _calaim_run(env, ",".join(PLANS))
+    before = {plan: _submission_bytes(paths, plan) for plan in PLANS}
+    assert all(before.values())
+
+    # Re-running a month on unchanged files keeps its 837 files and control numbers.
+    _calaim_run(env, "HPSM")
+    assert _submission_bytes(paths, "HPSM") == before["HPSM"]
+
+    logs = output_dir("ops", "sensor")
+    procs = []
+    workspace = ["-w", str(PROJECT_DIR / "workspace.yaml")]
+    with running(procs), dg.DagsterInstance.from_config(str(home)) as instance:
+        cli_runs = {r.run_id for r in instance.get_runs()}
+        assert len(cli_runs) == len(PLANS) + 1
+        procs.append(
+            start_process("daemon", [venv_command("dagster-daemon"), "run", *workspace], env, logs)
+        )
+        # The sensor evaluated the landed months and asked for nothing.
+        def idle_tick() -> bool:
+            log = procs[0].tail(200000)
+            return any(text in log for text in SENSOR_IDLE)
+
+        wait_for("an idle landing_sensor tick", idle_tick, 240, 1.0, procs)
+        assert {r.run_id for r in instance.get_runs()} == cli_runs
+
+        # A corrected extract lands for CHG: exactly that plan-month runs.
+        extract = next((paths.landing / "CHG" / MONTH).glob("encounters*.csv"))
+        lines = extract.read_text(encoding="utf-8").splitlines(keepends=True)
+        extract.write_text("".join(lines[:-1]), encoding="utf-8")
+
+        def sensor_runs_finished():
+            runs = [r for r in instance.get_runs() if r.run_id not in cli_runs]
+            return runs if runs and all(r.is_finished for r in runs) else None
+
+        runs = wait_for("the sensor's run", sensor_runs_finished, 240, 2.0, procs)
+        assert [(r.tags.get("dagster/sensor_name"), r.tags["dagster/partition"]) for r in runs] == [
+            ("landing_sensor", f"{MONTH}|CHG")
+        ]
+        assert runs[0].status == dg.DagsterRunStatus.SUCCESS
+    assert _submission_bytes(paths, "HPSM") == before["HPSM"]
+    assert _submission_bytes(paths, "CHG") != before["CHG"]
