@@ -72,6 +72,7 @@ def test_daemon_after_calaim_run_runs_only_the_month_whose_files_changed(tmp_pat
         procs.append(
             start_process("daemon", [venv_command("dagster-daemon"), "run", *workspace], env, logs)
         )
+
         # The sensor evaluated the landed months and asked for nothing.
         def idle_tick() -> bool:
             log = procs[0].tail(200000)
