@@ -29,6 +29,8 @@ from calaim_pipeline_tests.conftest import OUTPUT_DIR, PROJECT_DIR
 
 VENV_BIN = Path(sys.executable).parent
 LOOPBACK = "127.0.0.1"
+# What the daemon logs for a landing_sensor tick that asked for no run (either wording of 1.13).
+SENSOR_IDLE = ("Sensor landing_sensor skipped", "No run requests returned for landing_sensor")
 INSTALL_HINT = "run scripts/system-deps.sh (make test does) or: apt-get install -y {package}"
 
 

@@ -15,6 +15,7 @@ from calaim_pipeline.sample import generate_sample
 from calaim_pipeline.settings import DataPaths
 from calaim_pipeline_tests.conftest import PROJECT_DIR
 from calaim_pipeline_tests.ops_support import (
+    SENSOR_IDLE,
     dagster_env,
     output_dir,
     running,
@@ -25,8 +26,6 @@ from calaim_pipeline_tests.ops_support import (
 
 PLANS = {"CHG": 300, "HPSM": 300}
 MONTH = "2026-09"
-# What the daemon logs for a tick that asked for no run (Dagster 1.13 uses either wording).
-SENSOR_IDLE = ("Sensor landing_sensor skipped", "No run requests returned for landing_sensor")
 
 
 def _submission_bytes(paths: DataPaths, plan: str) -> dict[str, bytes]:
