@@ -173,7 +173,7 @@ def test_failing_check_and_its_explanation_are_shown_in_the_ui(tmp_path):
             },
         )
         assert refused["launchRun"]["__typename"] == "UnauthorizedError"
-        assert len(_runs(ro_url)) == len(in_process) + len(sensor_runs)
+        assert len(_runs(ro_url)) == len(in_process)
 
         # 5. In the browser: the failing check and its explanation on the partition's check page.
         with sync_playwright() as playwright:
