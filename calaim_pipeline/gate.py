@@ -66,6 +66,13 @@ def rules_fingerprint() -> dict[str, str]:
     return parts
 
 
+def rules_version() -> str:
+    """A short id of :func:`rules_fingerprint`: the Dagster ``code_version`` of the assets a
+    judgement produces, so the UI marks months judged under older rules, thresholds or code."""
+    payload = json.dumps(rules_fingerprint(), sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
 def input_digests(files: list[Path]) -> dict[str, str]:
     """sha256 of each landed file, by name: what the judgement read."""
     return {path.name: _sha256_file(path) for path in files}

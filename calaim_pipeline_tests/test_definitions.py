@@ -101,6 +101,60 @@ def test_landing_sensor_leaves_a_month_judged_on_the_same_files_alone(data_root,
     assert sent.run_requests == []
 
 
+_CODE_VERSIONS = """
+import json, sys
+from pathlib import Path
+import calaim_pipeline.gate as gate
+if len(sys.argv) > 1:
+    gate.CATALOG_DIR = Path(sys.argv[1])
+from calaim_pipeline.definitions import defs
+graph = defs().resolve_asset_graph()
+print(json.dumps({k.to_user_string(): graph.get(k).code_version for k in graph.get_all_asset_keys()}))
+"""
+
+
+def _code_versions(env: dict, catalog: Path | None = None) -> dict[str, str]:
+    import json
+
+    args = [sys.executable, "-c", _CODE_VERSIONS] + ([str(catalog)] if catalog else [])
+    done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_a_changed_threshold_or_rule_changes_the_judged_assets_code_version(tmp_path):
+    """The UI marks months judged under older rules: the code version of what a judgement
+    produces follows the rule catalog, the thresholds and the plans configuration."""
+    import shutil
+
+    from calaim_pipeline.catalog import CATALOG_DIR
+    from calaim_pipeline.settings import PACKAGE_DIR
+
+    env = {k: v for k, v in os.environ.items() if k != "CALAIM_CONFIG_DIR"}
+    judged = ("encounter_lines", "rule_results", "submission", "dq_scorecard")
+    base = _code_versions(env)
+    assert len({base[k] for k in judged}) == 1 and base["encounter_lines"]
+
+    config = tmp_path / "config"
+    shutil.copytree(PACKAGE_DIR / "config", config)
+    thresholds = config / "thresholds.yaml"
+    text = thresholds.read_text(encoding="utf-8")
+    thresholds.write_text(
+        text.replace("reject_rate_max: {value: 0.10", "reject_rate_max: {value: 0.12", 1),
+        encoding="utf-8",
+    )
+    assert thresholds.read_text(encoding="utf-8") != text
+    moved = _code_versions({**env, "CALAIM_CONFIG_DIR": str(config)})
+    assert all(moved[k] != base[k] for k in judged)
+
+    catalog = tmp_path / "catalog"
+    shutil.copytree(CATALOG_DIR, catalog, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    rules = catalog / "rules.yaml"
+    rules.write_text(rules.read_text(encoding="utf-8") + "\n# a rule changed\n", "utf-8")
+    changed = _code_versions(env, catalog)
+    assert all(changed[k] != base[k] for k in judged)
+    assert changed["members"] == changed["encounter_lines"]
+
+
 def test_rules_reference_page_is_current():
     """docs/rules.md is generated from the catalog; regenerate it with `make rules-doc`."""
     assert (PROJECT / "docs" / "rules.md").read_text(encoding="utf-8") == rules_page()

@@ -102,7 +102,8 @@ def test_no_member_phi_in_event_logs_or_compute_logs(tmp_path):
 
         runs = wait_for("the landing sensor's runs", finished, 300, 2.0, procs)
         assert sorted(r.tags["dagster/partition/plan"] for r in runs) == sorted(sensor_plans)
-        all_runs = instance.get_runs()
+        # Plan-month runs only: the statewide index's automation may have run too.
+        all_runs = [r for r in instance.get_runs() if r.job_name == "plan_month_job"]
         assert len(all_runs) == len(PLANS)
         # The instance recorded real work: materializations, check results, compute logs.
         events = sum(
@@ -119,7 +120,7 @@ def test_no_member_phi_in_event_logs_or_compute_logs(tmp_path):
     assert any(p.name == "runs.db" for p in databases)
     run_ids = {r.run_id for r in all_runs}
     assert run_ids <= {p.stem for p in databases}  # one event log per run
-    assert run_ids == {p.parent.parent.name for p in compute_logs}
+    assert run_ids <= {p.parent.parent.name for p in compute_logs}
     assert any(p.suffix == ".err" and p.stat().st_size > 0 for p in compute_logs), compute_logs
 
     scanned = [p for p in home.rglob("*") if p.is_file()] + [p.log for p in procs]

@@ -71,7 +71,7 @@ def _overlap(a: dg.DagsterRun | object, b) -> bool:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(420)
+@pytest.mark.timeout(720)
 def test_backfill_through_the_daemon_on_postgres(tmp_path, monkeypatch):
     started = time.monotonic()
     logs = output_dir("ops", "postgres")
@@ -125,7 +125,7 @@ def test_backfill_through_the_daemon_on_postgres(tmp_path, monkeypatch):
                 done = len(runs) == len(keys) and all(r.is_finished for r in runs)
                 return runs if done else None
 
-            runs = wait_for("the backfill's runs to finish", finished, 240, 1.0, procs)
+            runs = wait_for("the backfill's runs to finish", finished, 480, 1.0, procs)
             records = {
                 r.dagster_run.run_id: r for r in instance.get_run_records(filters=backfill_runs)
             }

@@ -1,6 +1,7 @@
 """Starting the daemon after `calaim run` re-runs nothing: the landing sensor starts a run only for
 a plan-month whose landed files changed since its last judgement, and a month re-run on unchanged
-files keeps its 837 files byte for byte (issue 9, item 8)."""
+files keeps its 837 files byte for byte (issue 9, item 8). After the sensor's run, declarative
+automation rebuilds the month's statewide scorecard index without `calaim run` (issue 10)."""
 
 from __future__ import annotations
 
@@ -78,7 +79,8 @@ def test_daemon_after_calaim_run_runs_only_the_month_whose_files_changed(tmp_pat
             return any(text in log for text in SENSOR_IDLE)
 
         wait_for("an idle landing_sensor tick", idle_tick, 240, 1.0, procs)
-        assert {r.run_id for r in instance.get_runs()} == cli_runs
+        plan_month_runs = {r.run_id for r in instance.get_runs() if r.job_name == "plan_month_job"}
+        assert plan_month_runs == cli_runs
 
         # A corrected extract lands for CHG: exactly that plan-month runs.
         extract = next((paths.landing / "CHG" / MONTH).glob("encounters*.csv"))
@@ -86,13 +88,32 @@ def test_daemon_after_calaim_run_runs_only_the_month_whose_files_changed(tmp_pat
         extract.write_text("".join(lines[:-1]), encoding="utf-8")
 
         def sensor_runs_finished():
-            runs = [r for r in instance.get_runs() if r.run_id not in cli_runs]
+            runs = [
+                r
+                for r in instance.get_runs()
+                if r.run_id not in cli_runs and r.job_name == "plan_month_job"
+            ]
             return runs if runs and all(r.is_finished for r in runs) else None
 
         runs = wait_for("the sensor's run", sensor_runs_finished, 240, 2.0, procs)
+        runs = [r for r in runs if r.job_name == "plan_month_job"]
         assert [(r.tags.get("dagster/sensor_name"), r.tags["dagster/partition"]) for r in runs] == [
             ("landing_sensor", f"{MONTH}|CHG")
         ]
         assert runs[0].status == dg.DagsterRunStatus.SUCCESS
+
+        # The statewide index of the month follows, through the daemon alone.
+        index = dg.AssetKey("scorecard_index")
+        sensor_run_ended = instance.get_run_record_by_id(runs[0].run_id).end_time
+
+        def index_after_sensor_run():
+            events = instance.fetch_materializations(index, limit=10).records
+            after = [e for e in events if e.timestamp > sensor_run_ended]
+            return after or None
+
+        built = wait_for("scorecard_index by automation", index_after_sensor_run, 180, 2.0, procs)
+        assert built[0].partition_key == MONTH
+        index_run = instance.get_run_by_id(built[0].run_id)
+        assert index_run.tags.get("dagster/sensor_name") == "scorecard_index_automation"
     assert _submission_bytes(paths, "HPSM") == before["HPSM"]
     assert _submission_bytes(paths, "CHG") != before["CHG"]

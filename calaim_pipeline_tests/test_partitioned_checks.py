@@ -45,8 +45,9 @@ def test_two_plan_months_keep_their_own_check_results(data_root, instance):
     evaluation = bad_record.event.dagster_event.event_specific_data
     metadata = {k: v.value for k, v in evaluation.metadata.items()}
     assert metadata["rate"] == 0.25 and metadata["threshold"] == 0.10
-    assert "AMOUNT_INVALID" in metadata["top_rules"] and "C00000" in metadata["top_rules"]
-    assert "encounters.csv:2" in metadata["top_rules"]  # claim id @ file:line, for the reviewer
+    top = {r.data["rule"]: r.data for r in metadata["top_rules"].records}  # a sortable table
+    assert top["AMOUNT_INVALID"]["severity"] == "reject" and top["AMOUNT_INVALID"]["rows"] >= 5
+    assert "C00000 @ encounters.csv:2" in top["AMOUNT_INVALID"]["examples"]  # claim @ file:line
     # The WARN checks of the good month stayed green while its neighbour's failed.
     assert _latest(instance, "validity_rate_per_family", "2026-09|CHG").status.value == "SUCCEEDED"
     assert _latest(instance, "validity_rate_per_family", "2026-09|HPSM").status.value == "FAILED"

@@ -4,7 +4,7 @@ from typing import Any
 
 import dagster as dg
 
-from calaim_pipeline import warehouse
+from calaim_pipeline import gate, warehouse
 from calaim_pipeline.ingest.landing import LandingError, find_drop
 from calaim_pipeline.ingest.reader import ExtractFileError
 from calaim_pipeline.plan_month_checks import PLAN_MONTH_CHECKS, CheckOutcome, evaluate_and_record
@@ -13,14 +13,27 @@ from calaim_pipeline.submission.ledger import SentMonthError
 from calaim_pipeline.validation.contract_schema import ContractViolation
 from calaim_pipeline.validation.engine import run_plan_month
 
-from .jobs import LAKE_GROUP
+from .jobs import DATA_TEAM, LAKE_GROUP
 from .partitions import plan_and_month, plan_month_partitions
 
 ENCOUNTER_LINES = dg.AssetKey("encounter_lines")
 
 
 def _lake_specs() -> list[dg.AssetSpec]:
-    """Built in a function: load_from_defs_folder would load module-level AssetSpecs as assets."""
+    """Built in a function: load_from_defs_folder would load module-level AssetSpecs as assets.
+    The code version is the rules' version (gate.rules_version): a month judged under other rules,
+    thresholds or code shows as such in the UI."""
+    version = gate.rules_version()
+    common = {
+        "group_name": LAKE_GROUP,
+        "owners": [DATA_TEAM],
+        "kinds": {"duckdb", "parquet"},
+        "code_version": version,
+    }
+    return [spec.replace_attributes(**common) for spec in _lake_spec_texts()]
+
+
+def _lake_spec_texts() -> list[dg.AssetSpec]:
     return [
         dg.AssetSpec(
             "encounter_lines",
@@ -49,14 +62,34 @@ CHECK_SPECS = [
 ]
 
 
-def _markdown_rules(rows: list[dict]) -> str:
-    lines = ["| rule | severity | rows | examples (claim id @ file:line) |", "|---|---|---|---|"]
-    for row in rows:
-        examples = ", ".join(
-            f"{e['claim_id'] or '?'} @ {e['file']}:{e['line']}" for e in row["examples"]
-        )
-        lines.append(f"| {row['rule_id']} | {row['severity']} | {row['rows']} | {examples} |")
-    return "\n".join(lines)
+TOP_RULES_SCHEMA = dg.TableSchema(
+    columns=[
+        dg.TableColumn("rule", "string"),
+        dg.TableColumn("severity", "string"),
+        dg.TableColumn("rows", "int"),
+        dg.TableColumn("examples", "string", description="claim id @ file:line"),
+    ]
+)
+
+
+def top_rules_table(rows: list[dict]) -> dg.TableMetadataValue:
+    """The top failing rules as a table the UI can sort: rule, severity, rows, examples."""
+    return dg.MetadataValue.table(
+        records=[
+            dg.TableRecord(
+                {
+                    "rule": row["rule_id"],
+                    "severity": row["severity"],
+                    "rows": int(row["rows"]),
+                    "examples": ", ".join(
+                        f"{e['claim_id'] or '?'} @ {e['file']}:{e['line']}" for e in row["examples"]
+                    ),
+                }
+            )
+            for row in rows
+        ],
+        schema=TOP_RULES_SCHEMA,
+    )
 
 
 def check_metadata(outcome: CheckOutcome) -> dict[str, Any]:
@@ -64,7 +97,7 @@ def check_metadata(outcome: CheckOutcome) -> dict[str, Any]:
     metadata: dict[str, Any] = {"summary": outcome.summary, "severity": outcome.severity}
     for key, value in outcome.metadata.items():
         if key == "top_rules":
-            metadata[key] = dg.MetadataValue.md(_markdown_rules(value)) if value else "none"
+            metadata[key] = top_rules_table(value)
         elif isinstance(value, (dict, list)):
             metadata[key] = dg.MetadataValue.json(value)
         elif value is not None:
@@ -89,7 +122,7 @@ def check_results(outcomes: list[CheckOutcome]) -> list[dg.AssetCheckResult]:
 
 
 @dg.multi_asset(
-    specs=[spec.replace_attributes(group_name=LAKE_GROUP) for spec in _lake_specs()],
+    specs=_lake_specs(),
     partitions_def=plan_month_partitions,
     name="validate_plan_month",
     description=(

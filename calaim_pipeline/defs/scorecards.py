@@ -2,11 +2,11 @@
 
 import dagster as dg
 
-from calaim_pipeline import warehouse
+from calaim_pipeline import gate, warehouse
 from calaim_pipeline.scorecard import build_index, build_scorecard
 from calaim_pipeline.settings import data_paths
 
-from .jobs import SCORECARD_GROUP
+from .jobs import COMPLIANCE_TEAM, SCORECARD_GROUP
 from .partitions import (
     MONTH_DIMENSION,
     monthly_partitions,
@@ -57,6 +57,9 @@ def _preview(card: dict) -> str:
     deps=[dg.AssetKey("rule_results")],
     partitions_def=plan_month_partitions,
     group_name=SCORECARD_GROUP,
+    owners=[COMPLIANCE_TEAM],
+    kinds={"html", "parquet"},
+    code_version=gate.rules_version(),
     description=(
         "Data-quality scorecard of the plan-month (warehouse view dq_scorecard; "
         "scorecards/<PLAN>/<YYYY-MM>/scorecard.html and .json), from its validation metrics."
@@ -86,6 +89,17 @@ def dq_scorecard(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     )
 
 
+# The statewide index of a month is rebuilt whenever any plan's scorecard of that month changed,
+# however its run started (schedule, sensor, UI, backfill), once no run of the month is in progress.
+# Not `eager()`: that waits for every plan's scorecard of the month to exist and only considers
+# the latest month, while plans land at different times and backfills touch older months.
+INDEX_AFTER_ANY_SCORECARD = (
+    dg.AutomationCondition.any_deps_updated().since_last_handled()
+    & ~dg.AutomationCondition.any_deps_in_progress()
+    & ~dg.AutomationCondition.in_progress()
+).with_label("after any plan's scorecard of the month")
+
+
 @dg.asset(
     key=SCORECARD_INDEX,
     deps=[
@@ -98,6 +112,9 @@ def dq_scorecard(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     ],
     partitions_def=monthly_partitions,
     group_name=SCORECARD_GROUP + "_index",
+    owners=[COMPLIANCE_TEAM],
+    kinds={"html"},
+    automation_condition=INDEX_AFTER_ANY_SCORECARD,
     description="Statewide index: every plan's scorecard of the month side by side (scorecards/index.html).",
 )
 def scorecard_index(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
@@ -120,4 +137,15 @@ statewide_index_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets(SCORECARD_INDEX),
     partitions_def=monthly_partitions,
     description="Rebuild the statewide scorecard index of one month (all plans side by side).",
+)
+
+
+# Dagster's default automation sensor starts stopped; this one is on as soon as the daemon runs,
+# so the statewide index never goes stale after scheduled or sensor runs.
+scorecard_index_automation = dg.AutomationConditionSensorDefinition(
+    "scorecard_index_automation",
+    target=dg.AssetSelection.assets(SCORECARD_INDEX),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=30,
+    description="Rebuilds a month's statewide scorecard index after any plan's scorecard changes.",
 )

@@ -1,14 +1,16 @@
 """The plan-month's 837 submission files, and the reviewed hand-off that marks a month sent."""
 
+from datetime import timedelta
+
 import dagster as dg
 
 from calaim_pipeline import gate, warehouse
-from calaim_pipeline.settings import data_paths, load_plans
+from calaim_pipeline.settings import data_paths, load_plans, load_thresholds
 from calaim_pipeline.submission import ledger
 from calaim_pipeline.submission.build import StaleValidationError, build_submission
 from calaim_pipeline.submission.x12_837 import SubmissionDataError
 
-from .jobs import SUBMISSION_GROUP
+from .jobs import COMPLIANCE_TEAM, DATA_TEAM, SUBMISSION_GROUP
 from .partitions import plan_and_month, plan_month_partitions
 
 
@@ -22,10 +24,25 @@ def _files_markdown(files: list[dict]) -> str:
     return "\n".join(rows)
 
 
+def submission_freshness() -> dg.FreshnessPolicy:
+    """Files are due to DHCS by the thresholds' submission due day of each month (assumed 10th):
+    by the end of that day a submission built since the 1st is expected."""
+    due_day = int(load_thresholds().submission_due_day.value)
+    return dg.FreshnessPolicy.cron(
+        deadline_cron=f"59 23 {due_day} * *",
+        lower_bound_delta=timedelta(days=due_day, hours=23, minutes=59),
+        timezone="America/Los_Angeles",
+    )
+
+
 @dg.asset(
     name="submission",
     group_name=SUBMISSION_GROUP,
     partitions_def=plan_month_partitions,
+    owners=[DATA_TEAM, COMPLIANCE_TEAM],
+    kinds={"x12"},
+    code_version=gate.rules_version(),
+    freshness_policy=submission_freshness(),
     # encounter_lines carries the blocking ERROR checks: a failing one skips this asset in the
     # same run, and build_submission's own gate refuses it in any other run (gate.py).
     deps=["encounter_lines", "members", "providers"],
