@@ -10,6 +10,7 @@ import pytest
 from calaim_pipeline.scorecard.catalog import load_catalog, load_catalog_at
 from calaim_pipeline.scorecard.compute import compute_scorecard
 from calaim_pipeline.scorecard.reference import REFERENCE_PATH, metrics_page
+from calaim_pipeline.scorecard.render_html import index_html, latest_index_html, scorecard_html
 from calaim_pipeline.settings import ConfigError, load_thresholds
 
 METRICS = {
@@ -123,3 +124,44 @@ def test_scorecard_assets_and_index_job_are_defined():
     assert {k.to_user_string() for k in index_job.asset_layer.executable_asset_keys} == {
         "scorecard_index"
     }
+
+
+EVIL = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+CSP_META = (
+    '<meta http-equiv="Content-Security-Policy" '
+    "content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">"
+)
+
+
+def _evil_card() -> dict:
+    """A card whose every kind of text (metric, rule, check, file, plan) carries markup."""
+    card = _card(METRICS)
+    card["generated_at"] = EVIL
+    card["plan"] = EVIL
+    row = _row(card, "reject_rate")
+    row.update(label=EVIL, detail=EVIL, source=EVIL)
+    rule = card["top_failing_rules"][0]
+    rule.update(rule_id=EVIL, description=EVIL, family=EVIL)
+    rule["examples"][0].update(claim_id=EVIL, file=EVIL)
+    card["checks"][0]["summary"] = EVIL
+    card["files"][0]["file"] = EVIL
+    return card
+
+
+def test_pages_escape_metric_rule_and_plan_text():
+    """Autoescape: text from the catalog, metrics or config shows as text and never runs."""
+    card = _evil_card()
+    pages = {
+        "scorecard": scorecard_html(card),
+        "month index": index_html("2026-09", [card], ["2026-09"], href_prefix="../"),
+        "latest index": latest_index_html([card], ["2026-09"]),
+    }
+    for name, page in pages.items():
+        assert "<script" not in page.lower() and "<img" not in page.lower(), name
+        assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in page, name  # shown as text
+        assert CSP_META in page, name
+    scorecard = pages["scorecard"]
+    # Rule ids reach the failing-rules chart too; charts.py escapes them itself (not twice).
+    assert 'data-chart="failing_rules"' in scorecard
+    assert "&amp;lt;script" not in scorecard
+    assert scorecard.count("&lt;script&gt;") >= 10
