@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import copy
+import json
+import re
 from pathlib import Path
 
 import pytest
 
+from calaim_pipeline.scorecard import build_index
 from calaim_pipeline.scorecard.catalog import load_catalog, load_catalog_at
 from calaim_pipeline.scorecard.compute import compute_scorecard
 from calaim_pipeline.scorecard.reference import REFERENCE_PATH, metrics_page
-from calaim_pipeline.settings import ConfigError, load_thresholds
+from calaim_pipeline.scorecard.render_html import index_html, latest_index_html, scorecard_html
+from calaim_pipeline.settings import ConfigError, DataPaths, load_thresholds
 
 METRICS = {
     "plan": "CHG",
@@ -123,3 +127,96 @@ def test_scorecard_assets_and_index_job_are_defined():
     assert {k.to_user_string() for k in index_job.asset_layer.executable_asset_keys} == {
         "scorecard_index"
     }
+
+
+EVIL = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+CSP_META = (
+    '<meta http-equiv="Content-Security-Policy" '
+    "content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">"
+)
+
+
+def _evil_card() -> dict:
+    """A card whose every kind of text (metric, rule, check, file, plan) carries markup."""
+    card = _card(METRICS)
+    card["generated_at"] = EVIL
+    card["plan"] = EVIL
+    row = _row(card, "reject_rate")
+    row.update(label=EVIL, detail=EVIL, source=EVIL)
+    rule = card["top_failing_rules"][0]
+    rule.update(rule_id=EVIL, description=EVIL, family=EVIL)
+    rule["examples"][0].update(claim_id=EVIL, file=EVIL)
+    card["checks"][0]["summary"] = EVIL
+    card["files"][0]["file"] = EVIL
+    return card
+
+
+def test_pages_escape_metric_rule_and_plan_text():
+    """Autoescape: text from the catalog, metrics or config shows as text and never runs."""
+    card = _evil_card()
+    pages = {
+        "scorecard": scorecard_html(card),
+        "month index": index_html("2026-09", [card], ["2026-09"], href_prefix="../"),
+        "latest index": latest_index_html([card], ["2026-09"]),
+    }
+    for name, page in pages.items():
+        assert "<script" not in page.lower() and "<img" not in page.lower(), name
+        assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in page, name  # shown as text
+        assert CSP_META in page, name
+    scorecard = pages["scorecard"]
+    # Rule ids reach the failing-rules chart too; charts.py escapes them itself (not twice).
+    assert 'data-chart="failing_rules"' in scorecard
+    assert "&amp;lt;script" not in scorecard
+    assert scorecard.count("&lt;script&gt;") >= 10
+
+
+def _write_card(paths: DataPaths, plan: str, month: str) -> None:
+    metrics = copy.deepcopy(METRICS)
+    metrics.update(plan=plan, month=month)
+    card = _card(metrics)
+    card["generated_at"] = "2026-10-01 00:00 UTC"
+    out = paths.scorecards / plan / month
+    out.mkdir(parents=True)
+    (out / "scorecard.json").write_text(json.dumps(card), encoding="utf-8")
+    (out / "scorecard.html").write_text(scorecard_html(card), encoding="utf-8")
+
+
+def _links(page: Path) -> list[Path]:
+    hrefs = re.findall(r'href="([^"]+)"', page.read_text(encoding="utf-8"))
+    return [(page.parent / h).resolve() for h in hrefs]
+
+
+def test_top_index_shows_each_plans_own_latest_month(tmp_path: Path):
+    """HPSM stopped in August, CHG went on to September: both show, each with its own month."""
+    paths = DataPaths(tmp_path)
+    for plan, months in {
+        "CHG": ("2026-07", "2026-08", "2026-09"),
+        "HPSM": ("2026-07", "2026-08"),
+    }.items():
+        for month in months:
+            _write_card(paths, plan, month)
+    top = build_index(paths)
+    assert top == paths.scorecards / "index.html"
+    page = top.read_text(encoding="utf-8")
+    rows = {
+        plan: row
+        for row in re.findall(r"<tr>.*?</tr>", page, re.S)
+        if (plan := next(iter(re.findall(r"<strong>(\w+)</strong>", row)), None))
+    }
+    assert set(rows) == {"CHG", "HPSM"}
+    assert 'href="CHG/2026-09/scorecard.html"' in rows["CHG"]
+    assert 'href="2026-09/index.html">2026-09</a>' in rows["CHG"]
+    assert "behind" not in rows["CHG"]
+    assert 'href="HPSM/2026-08/scorecard.html"' in rows["HPSM"]
+    assert 'href="2026-08/index.html">2026-08</a>' in rows["HPSM"]
+    assert '<div class="muted behind">no 2026-09 scorecard</div>' in rows["HPSM"]
+    # Every month's page is one click from the top, and every link of every page resolves.
+    for month in ("2026-07", "2026-08", "2026-09"):
+        assert f'href="{month}/index.html"' in page
+    pages = list(paths.scorecards.rglob("*.html"))
+    assert len(pages) == 1 + 3 + 5  # top, three months, five plan-months
+    for html in pages:
+        for target in _links(html):
+            assert target.is_file(), f"{html.relative_to(tmp_path)} links to missing {target}"
+    september = (paths.scorecards / "2026-09" / "index.html").read_text(encoding="utf-8")
+    assert "CHG" in september and "HPSM" not in september

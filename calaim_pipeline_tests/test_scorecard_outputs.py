@@ -169,6 +169,19 @@ def test_scorecards_and_index_contain_no_member_data(built):
     assert not pattern.findall(text)
 
 
+def test_top_index_lists_each_plan_and_every_link_resolves(built):
+    """scorecards/index.html: each plan with its own latest month; no page links a missing file."""
+    scorecards = built["paths"].scorecards
+    top = (scorecards / "index.html").read_text(encoding="utf-8")
+    for plan in ("CHG", "HPSM"):
+        assert f'href="{plan}/{MONTHS[-1]}/scorecard.html"' in top
+    for month in MONTHS:
+        assert f'href="{month}/index.html"' in top
+    for page in scorecards.rglob("*.html"):
+        for href in re.findall(r'href="([^"]+)"', page.read_text(encoding="utf-8")):
+            assert (page.parent / href).is_file(), f"{page}: {href}"
+
+
 def _open_offline(browser, path: Path, shot: Path, requests: list[str]) -> dict:
     context = browser.new_context(offline=True, viewport={"width": 1280, "height": 900})
 

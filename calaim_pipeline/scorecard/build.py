@@ -18,7 +18,7 @@ from calaim_pipeline.settings import MONTH_PATTERN, DataPaths, Thresholds, load_
 
 from .catalog import Catalog, load_catalog
 from .compute import compute_scorecard
-from .render_html import index_html, scorecard_html
+from .render_html import index_html, latest_index_html, scorecard_html
 
 TABLE = "dq_scorecard"
 SCHEMA = pa.schema(
@@ -135,14 +135,42 @@ def build_scorecard(
     )
 
 
-def _cards_for_month(paths: DataPaths, month: str) -> list[dict[str, Any]]:
-    cards = []
+def _read_card(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _plan_dirs(paths: DataPaths) -> list[Path]:
     if not paths.scorecards.is_dir():
-        return cards
-    for plan_dir in sorted(p for p in paths.scorecards.iterdir() if p.is_dir()):
-        path = plan_dir / month / "scorecard.json"
-        if path.is_file():
-            cards.append(json.loads(path.read_text(encoding="utf-8")))
+        return []
+    # scorecards/ holds <PLAN>/ folders and the <YYYY-MM>/ folders of the month index pages.
+    return sorted(
+        p for p in paths.scorecards.iterdir() if p.is_dir() and not MONTH_PATTERN.fullmatch(p.name)
+    )
+
+
+def _cards_for_month(paths: DataPaths, month: str) -> list[dict[str, Any]]:
+    return [
+        _read_card(path)
+        for plan_dir in _plan_dirs(paths)
+        if (path := plan_dir / month / "scorecard.json").is_file()
+    ]
+
+
+def _latest_cards(paths: DataPaths) -> list[dict[str, Any]]:
+    """Each plan's scorecard of its own latest month, by plan.
+
+    Plans drop on their own schedules: a plan whose data stopped in August keeps its August card
+    here instead of disappearing from the top index once another plan's September arrives.
+    """
+    cards = []
+    for plan_dir in _plan_dirs(paths):
+        months = sorted(
+            p.parent.name
+            for p in plan_dir.glob("*/scorecard.json")
+            if MONTH_PATTERN.fullmatch(p.parent.name)
+        )
+        if months:
+            cards.append(_read_card(plan_dir / months[-1] / "scorecard.json"))
     return cards
 
 
@@ -160,19 +188,21 @@ def scorecard_months(paths: DataPaths) -> list[str]:
 
 
 def build_index(paths: DataPaths, month: str | None = None) -> Path | None:
-    """Write scorecards/<month>/index.html for every month with scorecards (or just `month`), and
-    scorecards/index.html for the latest month. Returns the top-level index (None: no scorecards)."""
+    """Write the statewide index pages; returns scorecards/index.html (None: no scorecards yet).
+
+    scorecards/<month>/index.html shows all plans of one month, for every month with scorecards
+    (or just `month`, when one month's scorecards changed). scorecards/index.html shows each plan's
+    own latest month and links every month's page, so older months are one click away. The top
+    page is always rewritten: any new scorecard can change some plan's latest month.
+    """
     months = scorecard_months(paths)
     if not months:
         return None
     for m in [month] if month in months else months:
         html = index_html(m, _cards_for_month(paths, m), months, href_prefix="../")
         lake.write_text_atomic(paths.scorecards / m / "index.html", html)
-    latest = months[-1]
     top = paths.scorecards / "index.html"
-    lake.write_text_atomic(
-        top, index_html(latest, _cards_for_month(paths, latest), months, href_prefix="")
-    )
+    lake.write_text_atomic(top, latest_index_html(_latest_cards(paths), months))
     return top
 
 

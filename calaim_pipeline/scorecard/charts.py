@@ -1,4 +1,8 @@
-"""Inline SVG charts drawn in Python: no JavaScript, no fonts or files fetched, readable offline."""
+"""Inline SVG charts drawn in Python: no JavaScript, no fonts or files fetched, readable offline.
+
+Every text and attribute that comes from data (labels, titles, values, colours) is escaped here,
+so the pages embed the SVG as Markup under autoescape without escaping it twice.
+"""
 
 from __future__ import annotations
 
@@ -159,7 +163,7 @@ def bar_chart(
     for i, (label, value, text) in enumerate(items):
         y = top + i * row_h
         w = max(plot_w * value / top_value, 2.0)
-        colour = colours[i] if colours else PALETTE[0]
+        colour = escape(colours[i] if colours else PALETTE[0])  # callers pass colours in
         body.append(
             f'<text x="{left - 8}" y="{y + 15}" text-anchor="end" font-size="11" fill="{TEXT}">{escape(label)}</text>'
         )

@@ -1,4 +1,11 @@
-"""scorecard.html and index.html: one self-contained page each (inline CSS and SVG, no scripts).
+"""scorecard.html and the index pages: Jinja2 templates (templates/*.html.j2) with autoescape.
+
+Every page is one self-contained file (inline CSS and SVG, no scripts, a Content-Security-Policy
+that loads nothing), so it opens offline from a shared folder. The templates hold the page
+structure; this module prepares the values and draws the charts. Autoescape is on and undefined
+names raise, so a rule description or plan code can never inject markup and a renamed card key
+fails the build instead of rendering an empty cell. The charts come from charts.py, which escapes
+every label itself; only they enter the templates as Markup.
 
 Pages show counts, rates, rule ids, claim ids and file lines only; never member data.
 """
@@ -6,8 +13,11 @@ Pages show counts, rates, rule ids, claim ids and file lines only; never member 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from html import escape
+from functools import cache
 from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
 
 from .charts import PALETTE, bar_chart, line_chart
 
@@ -17,6 +27,7 @@ STATUS_TEXT = {
     "fail": ("FAIL", "Not fit to send: fix the failing metrics first"),
 }
 BAR_COLOUR = {"reject": "#cf222e", "warn": "#bf8700"}
+STATUS_COLOUR = {"pass": "#2da44e", "warn": "#bf8700", "fail": "#cf222e"}
 FAMILY_TITLES = {
     "overall": "Overall",
     "completeness": "Completeness (per field)",
@@ -28,56 +39,17 @@ FAMILY_TITLES = {
     "referential": "Referential",
     "rules": "Rejects by rule",
 }
-
-CSS = """
-*{box-sizing:border-box}
-body{margin:0;font-family:system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;
- color:#1f2328;background:#f6f8fa;font-size:14px;line-height:1.45}
-header{background:#0b3d6b;color:#fff;padding:18px 32px}
-header h1{margin:0;font-size:22px;font-weight:600}
-header p{margin:4px 0 0;color:#c9d7e6}
-header a{color:#fff}
-main{max-width:1180px;margin:0 auto;padding:20px 32px 40px}
-section{background:#fff;border:1px solid #d0d7de;border-radius:8px;padding:16px 20px;margin:0 0 18px}
-h2{font-size:16px;margin:0 0 12px}
-.glance{display:flex;flex-wrap:wrap;gap:14px;align-items:stretch}
-.verdict{flex:2 1 300px;border-radius:8px;padding:14px 18px;border:2px solid}
-.verdict .label{font-size:26px;font-weight:700;letter-spacing:.5px}
-.verdict .why{font-size:15px;margin-top:2px}
-.tile{flex:1 1 110px;border:1px solid #d0d7de;border-radius:8px;padding:10px 14px;background:#fff}
-.tile .k{font-size:12px;color:#59636e;text-transform:uppercase;letter-spacing:.4px}
-.tile .v{font-size:22px;font-weight:600}
-.s-pass{background:#dafbe1;border-color:#1a7f37;color:#116329}
-.s-warn{background:#fff8c5;border-color:#bf8700;color:#7d4e00}
-.s-fail{background:#ffebe9;border-color:#cf222e;color:#a40e26}
-.s-na,.s-info{background:#f6f8fa;border-color:#d0d7de;color:#59636e}
-.badge{display:inline-block;min-width:52px;text-align:center;padding:1px 8px;border-radius:12px;
- border:1px solid;font-size:12px;font-weight:700}
-table{border-collapse:collapse;width:100%}
-th,td{text-align:left;padding:6px 8px;border-bottom:1px solid #eaeef2;vertical-align:top}
-th{font-size:12px;color:#59636e;text-transform:uppercase;letter-spacing:.3px;background:#f6f8fa}
-td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-tr.family td{background:#f0f3f6;font-weight:600;color:#0b3d6b}
-.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(440px,1fr));gap:14px}
-figure{margin:0;border:1px solid #eaeef2;border-radius:6px;padding:10px}
-figcaption{font-weight:600;font-size:13px;margin-bottom:6px}
-.muted{color:#59636e;font-size:12px}
-code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12px}
-.examples code{display:inline-block;margin:0 6px 2px 0}
-footer{color:#59636e;font-size:12px;max-width:1180px;margin:0 auto;padding:0 32px 30px}
-a{color:#0b5cad}
-"""
+# The metrics the index pages compare across plans, in column order.
+INDEX_METRICS = ("reject_rate", "duplicate_rate", "paid_within_90", "encounters_per_member_month")
 
 
-def _css_status(status: str) -> str:
+def status_class(status: str) -> str:
+    """CSS class of a status badge ("n/a" is not a valid class name)."""
     return "s-na" if status == "n/a" else f"s-{status}"
 
 
-def badge(status: str) -> str:
-    return f'<span class="badge {_css_status(status)}">{escape(status.upper())}</span>'
-
-
 def fmt_value(value: float | None, unit: str) -> str:
+    """A metric value as the pages and docs/metrics.md show it (one format for both)."""
     if value is None:
         return "–"
     if unit == "share":
@@ -98,61 +70,45 @@ def fmt_threshold(row: dict[str, Any]) -> str:
     return ("≤ " if row["direction"] == "max" else "≥ ") + fmt_value(low, unit)
 
 
-def _page(title: str, header: str, body: str, footer: str) -> str:
-    return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">"
-        f"<title>{escape(title)}</title><style>{CSS}</style></head><body>"
-        f"<header>{header}</header><main>{body}</main><footer>{footer}</footer></body></html>\n"
+def fmt_score(score: float | None) -> str:
+    """Overall score; "–" when no family was graded."""
+    return "–" if score is None else f"{score:.1f}"
+
+
+@cache
+def environment() -> Environment:
+    """The one template environment: autoescape for every template, strict about missing values."""
+    env = Environment(
+        loader=PackageLoader("calaim_pipeline.scorecard", "templates"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
     )
-
-
-def _tile(key: str, value: str) -> str:
-    return f'<div class="tile"><div class="k">{escape(key)}</div><div class="v">{escape(value)}</div></div>'
-
-
-def _glance(card: dict[str, Any]) -> str:
-    label, why = STATUS_TEXT[card["status"]]
-    counts = card["status_counts"]
-    t = card["totals"]
-    score = "–" if card["score"] is None else f"{card['score']:.1f}"
-    return (
-        '<section id="glance"><h2>Status at a glance</h2><div class="glance">'
-        f'<div class="verdict {_css_status(card["status"])}" id="status">'
-        f'<div class="label">{label}</div><div class="why">{escape(why)}</div>'
-        f'<div class="muted">{counts["fail"]} failing, {counts["warn"]} warning, {counts["pass"]} passing metrics'
-        f" ({counts['n/a']} not applicable)</div></div>"
-        + _tile("Grade", card["grade"])
-        + _tile("Score (of 100)", score)
-        + _tile("Lines read", f"{t['rows_read']:,}")
-        + _tile("Rejected", f"{t['rejected']:,}")
-        + _tile("Reject rate", f"{t['reject_rate']:.2%}")
-        + "</div></section>"
+    env.filters.update(
+        status_class=status_class,
+        metric=fmt_value,
+        threshold=fmt_threshold,
+        score=fmt_score,
+        thousands=lambda v: f"{v:,}",
+        percent=lambda v: f"{v:.2%}",
     )
+    return env
 
 
-def _checks(card: dict[str, Any]) -> str:
-    rows = "".join(
-        f"<tr><td><code>{escape(c['check'])}</code></td><td>{escape(c['severity'])}</td>"
-        f"<td>{badge('pass' if c['passed'] else ('fail' if c['severity'] == 'ERROR' else 'warn'))}</td>"
-        f"<td>{escape(c['summary'])}</td></tr>"
-        for c in card["checks"]
-    )
-    return (
-        '<section id="checks"><h2>Plan-month checks</h2>'
-        '<p class="muted">ERROR checks block the 837 submission of this month; WARN checks do not.</p>'
-        "<table><thead><tr><th>check</th><th>severity</th><th>status</th><th>result</th></tr></thead>"
-        f"<tbody>{rows}</tbody></table></section>"
-    )
+def _render(template: str, **context: Any) -> str:
+    return environment().get_template(template).render(**context)
 
 
-def _charts(card: dict[str, Any]) -> str:
+def _scorecard_charts(card: dict[str, Any]) -> list[tuple[str, Markup]]:
+    """The four trend charts of a plan-month, as (caption, inline SVG)."""
     trend = card["trend"]
     labels = [p["month"] for p in trend]
     reject = next(r for r in card["metrics"] if r["metric_id"] == "reject_rate")
     paid = next(r for r in card["metrics"] if r["metric_id"] == "paid_within_90")
-    figures = [
+    rules = card["top_failing_rules"]
+    charts = [
         (
             "Lines read per month",
             line_chart(
@@ -196,186 +152,161 @@ def _charts(card: dict[str, Any]) -> str:
             bar_chart(
                 "failing_rules",
                 "Rows flagged per rule this month",
-                [(r["rule_id"], r["rows"], f"{r['rows']:,}") for r in card["top_failing_rules"]],
-                colours=[BAR_COLOUR[r["severity"]] for r in card["top_failing_rules"]],
+                [(r["rule_id"], r["rows"], f"{r['rows']:,}") for r in rules],
+                colours=[BAR_COLOUR[r["severity"]] for r in rules],
                 empty_text="no rule fired this month",
             ),
         ),
     ]
-    inner = "".join(
-        f"<figure><figcaption>{escape(t)}</figcaption>{svg}</figure>" for t, svg in figures
-    )
-    return (
-        '<section id="charts"><h2>Trends over the plan\'s months</h2>'
-        f'<div class="charts">{inner}</div>'
-        '<p class="muted">Failing-rule bars: red = reject rule, amber = warn rule.</p></section>'
-    )
+    # charts.py escapes every label and title it draws: the SVG is ours, safe to embed as is.
+    return [(caption, Markup(svg)) for caption, svg in charts]
 
 
-def _examples(examples: Sequence[dict]) -> str:
-    return "".join(
-        f"<code>{escape(e['claim_id'] or '?')} @ {escape(e['file'])}:{e['line']}</code>"
-        for e in examples
-    )
+def _metric_families(card: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
+    """Metric rows grouped by family in FAMILY_TITLES order, and how many rule rows were left out.
 
-
-def _top_rules(card: dict[str, Any]) -> str:
-    if not card["top_failing_rules"]:
-        return '<section id="top-rules"><h2>Top failing rules</h2><p>No rule fired this month.</p></section>'
-    rows = "".join(
-        f'<tr><td><code>{escape(r["rule_id"])}</code><div class="muted">{escape(r["description"])}</div></td>'
-        f"<td>{escape(r['family'])}</td><td>{escape(r['severity'])}</td>"
-        f'<td class="num">{r["rows"]:,}</td><td class="num">{r["rate"]:.2%}</td>'
-        f'<td class="examples">{_examples(r["examples"])}</td></tr>'
-        for r in card["top_failing_rules"]
-    )
-    return (
-        '<section id="top-rules"><h2>Top failing rules: what to fix</h2>'
-        '<table><thead><tr><th>rule</th><th>family</th><th>severity</th><th class="num">rows</th>'
-        '<th class="num">of lines</th><th>examples (claim id @ file:line)</th></tr></thead>'
-        f"<tbody>{rows}</tbody></table></section>"
-    )
-
-
-def _metrics_table(card: dict[str, Any]) -> str:
-    body = []
-    families: dict[str, list[dict]] = {}
+    Rule metrics that flagged no row are left out of the page (scorecard.json keeps them): with
+    ~60 catalog rules the table would otherwise bury the few that matter.
+    """
+    by_family: dict[str, list[dict[str, Any]]] = {}
     for row in card["metrics"]:
-        families.setdefault(row["family"], []).append(row)
-    hidden = 0
-    for family in FAMILY_TITLES:
-        rows = families.get(family, [])
+        by_family.setdefault(row["family"], []).append(row)
+    families, hidden = [], 0
+    for family, title in FAMILY_TITLES.items():
+        rows = by_family.get(family, [])
         if family == "rules":
             shown = [r for r in rows if r["value"]]
             hidden = len(rows) - len(shown)
             rows = shown
-        if not rows:
-            continue
-        score = card["family_scores"].get(family)
-        suffix = f" · family score {score:.0f}" if score is not None else ""
-        body.append(
-            f'<tr class="family"><td colspan="5">{escape(FAMILY_TITLES[family])}{suffix}</td></tr>'
-        )
-        for r in rows:
-            body.append(
-                f'<tr><td>{escape(r["label"])}<div class="muted"><code>{escape(r["metric_id"])}</code></div></td>'
-                f'<td class="num">{escape(fmt_value(r["value"], r["unit"]))}</td>'
-                f'<td class="num">{escape(fmt_threshold(r))}</td><td>{badge(r["status"])}</td>'
-                f'<td>{escape(r["detail"])}<div class="muted">{escape(r["source"])}</div></td></tr>'
+        if rows:
+            families.append(
+                {"title": title, "score": card["family_scores"].get(family), "rows": rows}
             )
-    note = f'<p class="muted">{hidden} other catalog rules flagged no row this month (listed in scorecard.json).</p>'
-    return (
-        '<section id="metrics"><h2>Metrics</h2>'
-        '<table><thead><tr><th>metric</th><th class="num">value</th><th class="num">threshold</th>'
-        "<th>status</th><th>detail · threshold source</th></tr></thead>"
-        f"<tbody>{''.join(body)}</tbody></table>{note}</section>"
-    )
-
-
-def _files(card: dict[str, Any]) -> str:
-    rows = "".join(
-        f"<tr><td><code>{escape(f['file'])}</code></td><td>{escape(f['format'])}</td>"
-        f'<td class="num">{f["rows_read"]:,}</td><td class="num">{f["accepted"]:,}</td>'
-        f'<td class="num">{f["rejected"]:,}</td><td class="num">{f["unparseable"]:,}</td></tr>'
-        for f in card["files"]
-    )
-    return (
-        '<section id="files"><h2>Files</h2><table><thead><tr><th>file</th><th>format</th>'
-        '<th class="num">rows read</th><th class="num">accepted</th><th class="num">rejected</th>'
-        f'<th class="num">unparseable</th></tr></thead><tbody>{rows}</tbody></table></section>'
-    )
+    return families, hidden
 
 
 def scorecard_html(card: dict[str, Any], index_href: str = "../../index.html") -> str:
-    plan, month = card["plan"], card["month"]
-    header = (
-        f"<h1>Encounter data quality scorecard · {escape(plan)} · {escape(month)}</h1>"
-        f'<p>Medi-Cal managed-care encounter extract · <a href="{escape(index_href)}">all plans</a></p>'
+    """One plan-month's page; index_href leads to the top index, its month's index beside it."""
+    families, hidden = _metric_families(card)
+    return _render(
+        "scorecard.html.j2",
+        title=f"DQ scorecard {card['plan']} {card['month']}",
+        card=card,
+        status_text=STATUS_TEXT[card["status"]],
+        index_href=index_href,
+        month_index_href=index_href.removesuffix("index.html") + f"{card['month']}/index.html",
+        charts=_scorecard_charts(card),
+        families=families,
+        hidden_rules=hidden,
     )
-    body = (
-        _glance(card)
-        + _checks(card)
-        + _charts(card)
-        + _top_rules(card)
-        + _metrics_table(card)
-        + _files(card)
-    )
-    footer = (
-        f"Generated {escape(card['generated_at'])} from the plan-month's validation metrics. "
-        "Score: 100 × the mean over rule families of the mean points of their graded metrics "
-        "(pass 1, warn 0.5, fail 0); any failing metric caps the grade. Metric meanings, thresholds and "
-        "sources: docs/metrics.md. This page holds counts, rates, rule ids and claim ids only."
-    )
-    return _page(f"DQ scorecard {plan} {month}", header, body, footer)
 
 
-def index_html(
-    month: str, cards: Sequence[dict[str, Any]], months: Sequence[str], href_prefix: str
-) -> str:
-    """All plans side by side for one month; href_prefix leads from the page to scorecards/."""
+def _index_rows(
+    cards: Sequence[dict[str, Any]], href_prefix: str, newest: str
+) -> list[dict[str, Any]]:
+    """One table row per card; href_prefix leads from the page to scorecards/."""
     rows = []
     for card in cards:
         metric = {r["metric_id"]: r for r in card["metrics"]}
-        href = f"{href_prefix}{card['plan']}/{card['month']}/scorecard.html"
-        counts = card["status_counts"]
-        cells = [
-            f'<td><a href="{escape(href)}"><strong>{escape(card["plan"])}</strong></a></td>',
-            f"<td>{badge(card['status'])}</td>",
-            f'<td class="num">{escape(card["grade"])}</td>',
-            f'<td class="num">{"–" if card["score"] is None else format(card["score"], ".1f")}</td>',
-            f'<td class="num">{card["totals"]["rows_read"]:,}</td>',
-        ]
-        for metric_id in (
-            "reject_rate",
-            "duplicate_rate",
-            "paid_within_90",
-            "encounters_per_member_month",
-        ):
-            r = metric[metric_id]
-            cells.append(
-                f'<td class="num">{escape(fmt_value(r["value"], r["unit"]))} {badge(r["status"])}</td>'
-            )
-        cells.append(f'<td class="num">{counts["fail"]} / {counts["warn"]}</td>')
-        rows.append(f"<tr>{''.join(cells)}</tr>")
-    colours = {"pass": "#2da44e", "warn": "#bf8700", "fail": "#cf222e"}
+        rows.append(
+            {
+                "plan": card["plan"],
+                "href": f"{href_prefix}{card['plan']}/{card['month']}/scorecard.html",
+                "month": card["month"],
+                "month_href": f"{href_prefix}{card['month']}/index.html",
+                "behind": card["month"] < newest,
+                "status": card["status"],
+                "grade": card["grade"],
+                "score": card["score"],
+                "rows_read": card["totals"]["rows_read"],
+                "cells": [
+                    (fmt_value(metric[m]["value"], metric[m]["unit"]), metric[m]["status"])
+                    for m in INDEX_METRICS
+                ],
+                "fails": card["status_counts"]["fail"],
+                "warns": card["status_counts"]["warn"],
+            }
+        )
+    return rows
+
+
+def _index_charts(
+    cards: Sequence[dict[str, Any]], when: str, label_month: bool
+) -> list[tuple[str, Markup]]:
+    """Score and reject rate per plan; label_month names each bar's month (plans may differ)."""
+
+    def label(card: dict[str, Any]) -> str:
+        return f"{card['plan']} {card['month']}" if label_month else card["plan"]
+
     score_chart = bar_chart(
         "scores",
-        f"Score per plan, {month}",
-        [(c["plan"], c["score"] or 0.0, f"{c['score'] or 0:.1f} ({c['grade']})") for c in cards],
-        colours=[colours[c["status"]] for c in cards],
+        f"Score per plan, {when}",
+        [(label(c), c["score"] or 0.0, f"{c['score'] or 0:.1f} ({c['grade']})") for c in cards],
+        colours=[STATUS_COLOUR[c["status"]] for c in cards],
         empty_text="no scorecard for this month",
     )
     reject_chart = bar_chart(
         "reject_rates",
-        f"Reject rate per plan, {month}",
+        f"Reject rate per plan, {when}",
         [
-            (c["plan"], c["totals"]["reject_rate"], f"{c['totals']['reject_rate']:.2%}")
+            (label(c), c["totals"]["reject_rate"], f"{c['totals']['reject_rate']:.2%}")
             for c in cards
         ],
         colours=[PALETTE[0]] * len(cards),
         empty_text="no scorecard for this month",
     )
-    month_links = " · ".join(
-        f"<strong>{escape(m)}</strong>"
-        if m == month
-        else f'<a href="{escape(href_prefix)}{escape(m)}/index.html">{escape(m)}</a>'
+    # charts.py escapes every label and title it draws: the SVG is ours, safe to embed as is.
+    return [
+        ("Score per plan (colour = status)", Markup(score_chart)),
+        ("Reject rate per plan", Markup(reject_chart)),
+    ]
+
+
+def _month_links(months: Sequence[str], current: str | None, href_prefix: str) -> list[dict]:
+    return [
+        {"month": m, "href": None if m == current else f"{href_prefix}{m}/index.html"}
         for m in months
+    ]
+
+
+def index_html(
+    month: str, cards: Sequence[dict[str, Any]], months: Sequence[str], href_prefix: str
+) -> str:
+    """All plans side by side for one month (scorecards/<month>/index.html).
+
+    href_prefix leads from the page to scorecards/; the page links every other month and the top
+    index (each plan's latest month).
+    """
+    return _render(
+        "index.html.j2",
+        title=f"DQ scorecards {month}",
+        heading=f"Encounter data quality · all plans · {month}",
+        intro="Statewide comparison of the plan-month scorecards",
+        month_links=_month_links(months, month, href_prefix),
+        latest_href=f"{href_prefix}index.html",
+        show_month=False,
+        newest=month,
+        rows=_index_rows(cards, href_prefix, month),
+        charts=_index_charts(cards, month, label_month=False),
     )
-    header = (
-        f"<h1>Encounter data quality · all plans · {escape(month)}</h1>"
-        f"<p>Statewide comparison of the plan-month scorecards · months: {month_links}</p>"
+
+
+def latest_index_html(cards: Sequence[dict[str, Any]], months: Sequence[str]) -> str:
+    """Each plan's own latest scorecard month side by side (scorecards/index.html).
+
+    A plan whose data stopped earlier still shows, with its month labelled, instead of vanishing
+    from the page the day another plan's newer month arrives. Every month's page is linked.
+    """
+    newest = max((c["month"] for c in cards), default=months[-1] if months else "")
+    return _render(
+        "index.html.j2",
+        title="DQ scorecards: latest month of each plan",
+        heading="Encounter data quality · all plans · latest month of each plan",
+        intro=f"Each plan's latest scorecard (newest month {newest}; a plan without it is marked)",
+        month_links=_month_links(months, None, ""),
+        latest_href=None,
+        show_month=True,
+        newest=newest,
+        rows=_index_rows(cards, "", newest),
+        charts=_index_charts(cards, "latest month of each", label_month=True),
     )
-    body = (
-        '<section id="plans"><h2>Plans side by side</h2>'
-        '<table><thead><tr><th>plan</th><th>status</th><th class="num">grade</th><th class="num">score</th>'
-        '<th class="num">lines read</th><th class="num">reject rate</th><th class="num">duplicates</th>'
-        '<th class="num">paid ≤ 90 days</th><th class="num">enc. / member-month</th>'
-        '<th class="num">fail / warn metrics</th></tr></thead>'
-        f"<tbody>{''.join(rows)}</tbody></table></section>"
-        '<section id="charts"><h2>Comparison</h2><div class="charts">'
-        f"<figure><figcaption>Score per plan (colour = status)</figcaption>{score_chart}</figure>"
-        f"<figure><figcaption>Reject rate per plan</figcaption>{reject_chart}</figure>"
-        "</div></section>"
-    )
-    footer = "Each plan links to its scorecard. Counts and rates only; no member data."
-    return _page(f"DQ scorecards {month}", header, body, footer)
