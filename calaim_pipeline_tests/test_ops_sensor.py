@@ -47,7 +47,7 @@ def _calaim_run(env: dict, plan: str) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(1200)
 def test_daemon_after_calaim_run_runs_only_the_month_whose_files_changed(tmp_path: Path):
     paths = DataPaths(tmp_path / "data")
     generate_sample(paths.root, plan_lines=PLANS, months=(MONTH,), defect_rate=0.02, seed=3)
@@ -95,7 +95,7 @@ def test_daemon_after_calaim_run_runs_only_the_month_whose_files_changed(tmp_pat
             ]
             return runs if runs and all(r.is_finished for r in runs) else None
 
-        runs = wait_for("the sensor's run", sensor_runs_finished, 240, 2.0, procs)
+        runs = wait_for("the sensor's run", sensor_runs_finished, 480, 2.0, procs)
         runs = [r for r in runs if r.job_name == "plan_month_job"]
         assert [(r.tags.get("dagster/sensor_name"), r.tags["dagster/partition"]) for r in runs] == [
             ("landing_sensor", f"{MONTH}|CHG")
@@ -111,7 +111,7 @@ def test_daemon_after_calaim_run_runs_only_the_month_whose_files_changed(tmp_pat
             after = [e for e in events if e.timestamp > sensor_run_ended]
             return after or None
 
-        built = wait_for("scorecard_index by automation", index_after_sensor_run, 180, 2.0, procs)
+        built = wait_for("scorecard_index by automation", index_after_sensor_run, 300, 2.0, procs)
         assert built[0].partition_key == MONTH
         index_run = instance.get_run_by_id(built[0].run_id)
         assert index_run.tags.get("dagster/sensor_name") == "scorecard_index_automation"
