@@ -104,11 +104,13 @@ def test_daemon_after_calaim_run_runs_only_the_month_whose_files_changed(tmp_pat
 
         # The statewide index of the month follows, through the daemon alone.
         index = dg.AssetKey("scorecard_index")
-        sensor_run_ended = instance.get_run_record_by_id(runs[0].run_id).end_time
+        # After the sensor's run started: its scorecard step may finish (and the index follow)
+        # before the run's last step does.
+        sensor_run_started = instance.get_run_record_by_id(runs[0].run_id).start_time
 
         def index_after_sensor_run():
             events = instance.fetch_materializations(index, limit=10).records
-            after = [e for e in events if e.timestamp > sensor_run_ended]
+            after = [e for e in events if e.timestamp > sensor_run_started]
             return after or None
 
         built = wait_for("scorecard_index by automation", index_after_sensor_run, 300, 2.0, procs)
