@@ -115,7 +115,10 @@ INDEX_AFTER_ANY_SCORECARD = (
     owners=[COMPLIANCE_TEAM],
     kinds={"html"},
     automation_condition=INDEX_AFTER_ANY_SCORECARD,
-    description="Statewide index: every plan's scorecard of the month side by side (scorecards/index.html).",
+    description=(
+        "Statewide index of the month (scorecards/<YYYY-MM>/index.html: every plan side by side) "
+        "and the top page (scorecards/index.html: each plan's latest month)."
+    ),
 )
 def scorecard_index(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     month = context.partition_key
