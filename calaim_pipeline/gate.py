@@ -28,7 +28,7 @@ from typing import Any
 
 from calaim_pipeline import lake
 from calaim_pipeline.catalog import CATALOG_DIR
-from calaim_pipeline.settings import config_dir
+from calaim_pipeline.settings import CONFIG_FILES, config_file
 from calaim_pipeline.sqltext import sql_str
 
 CHECKS_FILE = "checks.json"
@@ -55,8 +55,8 @@ def rules_fingerprint() -> dict[str, str]:
     """Content digests of everything besides the landed files that decides a judgement."""
     parts = {f"catalog/{p.name}": _sha256_file(p) for p in sorted(CATALOG_DIR.glob("*.yaml"))}
     parts |= {f"catalog/{p.name}": _sha256_file(p) for p in sorted(CATALOG_DIR.glob("*.csv"))}
-    for name in ("plans.yaml", "thresholds.yaml"):
-        path = config_dir() / name
+    for name in CONFIG_FILES:
+        path = config_file(name)
         if path.is_file():
             parts[f"config/{name}"] = _sha256_file(path)
     try:

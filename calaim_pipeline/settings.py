@@ -157,9 +157,28 @@ def _load_yaml(path: Path, model: type[BaseModel]) -> Any:
         raise ConfigError(_format_error(path, exc)) from None
 
 
-def config_dir() -> Path:
-    """Where plans.yaml and thresholds.yaml live (CALAIM_CONFIG_DIR overrides the bundled ones)."""
-    return Path(os.environ.get("CALAIM_CONFIG_DIR", PACKAGE_DIR / "config")).resolve()
+BUNDLED_CONFIG_DIR = PACKAGE_DIR / "config"
+CONFIG_FILES = ("plans.yaml", "thresholds.yaml")
+
+
+def config_file(name: str) -> Path:
+    """The configuration file `name` in effect: CALAIM_CONFIG_DIR's copy when it has one, else
+    the bundled file. Why per file: a team that only adds a plan should not have to copy (and
+    then keep in step) the thresholds. A CALAIM_CONFIG_DIR that is not a folder, or holds none
+    of the files, is refused: it is almost surely a typo that would silently run the defaults."""
+    configured = os.environ.get("CALAIM_CONFIG_DIR")
+    if not configured:
+        return BUNDLED_CONFIG_DIR / name
+    folder = Path(configured).resolve()
+    if not folder.is_dir():
+        raise ConfigError(f"CALAIM_CONFIG_DIR={configured}: not a folder")
+    if not any((folder / f).is_file() for f in CONFIG_FILES):
+        raise ConfigError(
+            f"CALAIM_CONFIG_DIR={configured}: holds none of {', '.join(CONFIG_FILES)}; "
+            "put the file(s) you change there (the others come from the bundled config)"
+        )
+    own = folder / name
+    return own if own.is_file() else BUNDLED_CONFIG_DIR / name
 
 
 @cache
@@ -173,11 +192,11 @@ def _thresholds_at(path: Path) -> Thresholds:
 
 
 def load_plans() -> PlansRegistry:
-    return _plans_at(config_dir() / "plans.yaml")
+    return _plans_at(config_file("plans.yaml"))
 
 
 def load_thresholds() -> Thresholds:
-    return _thresholds_at(config_dir() / "thresholds.yaml")
+    return _thresholds_at(config_file("thresholds.yaml"))
 
 
 @dataclass(frozen=True)

@@ -75,3 +75,40 @@ def test_landing_scan_reports_refused_folders(tmp_path):
     found, refused = landed_plan_months(paths, ["CHG"])
     assert found == [("CHG", "2026-09")]
     assert any("UNKNOWN" in m for m in refused) and any("Sept" in m for m in refused)
+
+
+@pytest.fixture
+def own_config(tmp_path, monkeypatch):
+    """An empty CALAIM_CONFIG_DIR; the test puts in it only the files it overrides."""
+    folder = tmp_path / "own-config"
+    folder.mkdir()
+    monkeypatch.setenv("CALAIM_CONFIG_DIR", str(folder))
+    settings._plans_at.cache_clear()
+    settings._thresholds_at.cache_clear()
+    yield folder
+    settings._plans_at.cache_clear()
+    settings._thresholds_at.cache_clear()
+
+
+def test_config_dir_with_only_plans_uses_the_bundled_thresholds(own_config):
+    shutil.copyfile(PACKAGE_DIR / "config" / "plans.yaml", own_config / "plans.yaml")
+    _edit(own_config / "plans.yaml", lambda d: d["plans"].pop())
+    assert settings.load_plans().codes == ["CHG", "HPSM"]  # its own plans.yaml
+    assert settings.config_file("plans.yaml") == own_config / "plans.yaml"
+    assert settings.config_file("thresholds.yaml") == PACKAGE_DIR / "config" / "thresholds.yaml"
+    assert settings.load_thresholds().checks.value("reject_rate_max") == 0.10
+
+
+def test_config_dir_with_only_thresholds_uses_the_bundled_plans(own_config):
+    shutil.copyfile(PACKAGE_DIR / "config" / "thresholds.yaml", own_config / "thresholds.yaml")
+    _edit(own_config / "thresholds.yaml", lambda d: d["checks"]["reject_rate_max"].update(value=0.2))
+    assert settings.load_thresholds().checks.value("reject_rate_max") == 0.2
+    assert settings.load_plans().codes == ["CHG", "HPSM", "LACARE"]
+
+
+def test_config_dir_that_is_missing_or_empty_says_which_files_it_takes(own_config, monkeypatch):
+    with pytest.raises(ConfigError, match=r"holds none of plans\.yaml, thresholds\.yaml"):
+        settings.load_plans()
+    monkeypatch.setenv("CALAIM_CONFIG_DIR", str(own_config / "nope"))
+    with pytest.raises(ConfigError, match=r"CALAIM_CONFIG_DIR=.*nope: not a folder"):
+        settings.load_thresholds()
