@@ -101,7 +101,9 @@ def test_config_dir_with_only_plans_uses_the_bundled_thresholds(own_config):
 
 def test_config_dir_with_only_thresholds_uses_the_bundled_plans(own_config):
     shutil.copyfile(PACKAGE_DIR / "config" / "thresholds.yaml", own_config / "thresholds.yaml")
-    _edit(own_config / "thresholds.yaml", lambda d: d["checks"]["reject_rate_max"].update(value=0.2))
+    _edit(
+        own_config / "thresholds.yaml", lambda d: d["checks"]["reject_rate_max"].update(value=0.2)
+    )
     assert settings.load_thresholds().checks.value("reject_rate_max") == 0.2
     assert settings.load_plans().codes == ["CHG", "HPSM", "LACARE"]
 
