@@ -22,6 +22,8 @@ import yaml
 from calaim_pipeline.ingest.contract import ENCOUNTER_COLUMNS
 from calaim_pipeline.sample import DEFAULT_MONTHS, TRUTH_COLUMNS, generate_sample
 from calaim_pipeline.sample import generator as sample_generator
+from calaim_pipeline.sample.incidents import DEMO_INCIDENTS, Incident
+from calaim_pipeline.settings import load_thresholds
 
 RULES_YAML = Path(__file__).resolve().parent.parent / "calaim_pipeline" / "catalog" / "rules.yaml"
 SMALL = {"CHG": 300, "HPSM": 200, "LACARE": 500}
@@ -286,3 +288,51 @@ def test_gzip_is_plain_csv_inside(tmp_path: Path) -> None:
     assert gzip.decompress(packed) == plain
     assert list(csv.reader(io.StringIO(plain.decode())))[1][0] == "CHG"
     assert read_truth(tmp_path / "csv", "CHG", "2026-09") == []
+
+
+def test_bundled_sample_has_a_failing_a_warning_and_a_correcting_month(tmp_path: Path) -> None:
+    """What the guides walk through: CHG 2026-09 fails reject_rate (ERROR), CHG 2026-08 warns on
+    duplicates, and the later months replace and void claims of the month before."""
+    chg = {"CHG": sample_generator.DEFAULT_PLAN_LINES["CHG"]}
+    summary = generate_sample(tmp_path / "chg", plan_lines=chg, incidents=DEMO_INCIDENTS)
+    checks = load_thresholds().checks
+    failing, warning = summary["CHG/2026-09"], summary["CHG/2026-08"]
+    assert failing["rows_rejected"] / failing["lines"] > checks.value("reject_rate_max")
+    assert failing["rule_rows"]["ICD10_NOT_BILLABLE"] > failing["lines"] * 0.1
+    assert "ICD-10-CM category codes" in failing["incident"]
+    duplicates = warning["rule_rows"]["DUPLICATE_LINE_IN_MONTH"]
+    assert duplicates / warning["lines"] > checks.value("duplicate_rate_max")
+    assert warning["rows_rejected"] / warning["lines"] < checks.value("reject_rate_max")
+    for month in ("2026-07", "2026-08", "2026-09"):
+        assert summary[f"CHG/{month}"]["replacements"] > 0 and summary[f"CHG/{month}"]["voids"] > 0
+    assert "incident" not in summary["CHG/2026-07"]
+
+    # A plan's files do not depend on the other plans generated with it: CHG alone (the docs'
+    # sample, tables_doc) is byte for byte the CHG of the bundled sample.
+    generate_sample(tmp_path / "two", plan_lines={**chg, "HPSM": 50}, incidents=DEMO_INCIDENTS)
+    alone = all_files(tmp_path / "chg")
+    with_other = all_files(tmp_path / "two")
+    assert alone == {k: v for k, v in with_other.items() if "/HPSM/" not in f"/{k}"}
+
+
+def test_incidents_leave_other_months_and_are_checked(tmp_path: Path) -> None:
+    kwargs = {"plan_lines": {"CHG": 300}, "months": ("2026-08", "2026-09"), "seed": 5}
+    generate_sample(tmp_path / "plain", **kwargs)
+    generate_sample(
+        tmp_path / "incident", **kwargs, incidents={"CHG/2026-09": DEMO_INCIDENTS["CHG/2026-09"]}
+    )
+    plain, incident = all_files(tmp_path / "plain"), all_files(tmp_path / "incident")
+    same = [k for k in plain if "2026-08" in k]
+    assert same and all(plain[k] == incident[k] for k in same)
+    assert (
+        plain["landing/CHG/2026-09/encounters.csv"]
+        != incident["landing/CHG/2026-09/encounters.csv"]
+    )
+    with pytest.raises(ValueError, match="no defect kind trips 'NOPE'"):
+        generate_sample(
+            tmp_path / "bad", **kwargs, incidents={"CHG/2026-09": Incident("NOPE", 0.1, "x")}
+        )
+    with pytest.raises(ValueError, match="PLAN/YYYY-MM"):
+        generate_sample(
+            tmp_path / "bad", **kwargs, incidents={"CHG": Incident("CIN_FORMAT", 0.1, "x")}
+        )

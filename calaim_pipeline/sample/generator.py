@@ -26,6 +26,7 @@ from .claims import COL, L_BILLED, L_PAID, L_PTR, Claim, money
 from .claims import build_claim as _build_claim
 from .context import MonthCtx, iso, stable_int
 from .defects import (
+    KINDS_BY_RULE,
     DefectKind,
     Env,
     Variant,
@@ -34,6 +35,7 @@ from .defects import (
     off_roster_cin,
     outcome_for,
 )
+from .incidents import Incident, check_incidents
 from .parallel import PARALLEL_MIN_LINES, CleanFeed, make_executor, roster_texts, worker_count
 from .people import EARLIEST_SERVICE, Dedicated, PlanPeople
 from .vocab import load_plans
@@ -99,6 +101,7 @@ def generate_sample(
     defect_rate: float = 0.02,
     file_format: str = "csv",
     files_per_month: int = 1,
+    incidents: Mapping[str, Incident] | None = None,
 ) -> dict[str, Any]:
     """Write a deterministic synthetic extract (landing/) and its expected outcome (truth/).
 
@@ -107,10 +110,16 @@ def generate_sample(
     compares with the run date). Returns {"PLAN/YYYY-MM": stats}: files, lines, claims, roster
     members, replacements, voids, defective claims by rule id ("defects") and truth rows by rule id
     ("rule_rows").
+
+    `incidents` ({"PLAN/YYYY-MM": Incident}, see incidents.py) breaks an extra share of a month's
+    claims one way, so the month fails or warns for a realistic reason; its story is in the
+    month's stats ("incident").
     """
     data_root = Path(data_root)
     months = tuple(months)
     _check_arguments(months, defect_rate, file_format, files_per_month)
+    incidents = dict(incidents or {})
+    check_incidents(incidents)
     plans = {p["code"]: (i, p) for i, p in enumerate(load_plans())}
     plan_lines = dict(DEFAULT_PLAN_LINES if plan_lines is None else plan_lines)
     for code, lines in plan_lines.items():
@@ -128,7 +137,7 @@ def generate_sample(
             plan_index, plan = plans[code]
             people_args = (seed, plan, plan_index, int(lines))
             people = PlanPeople(*people_args)
-            previous: tuple[MonthCtx, int] | None = None
+            previous: tuple[MonthCtx, int, float] | None = None
             for run_index, month in enumerate(months):
                 mc = MonthCtx.build(seed, code, month, run_index)
                 job = _MonthJob(
@@ -144,10 +153,13 @@ def generate_sample(
                     kinds,
                     previous,
                     executor if int(lines) >= PARALLEL_MIN_LINES else None,
+                    incidents.get(f"{code}/{month}"),
                 )
                 stats = job.run()
-                previous = (mc, stats.claims)
+                previous = (mc, stats.claims, job.clean_from)
                 summary[f"{code}/{month}"] = {"plan": code, "month": month, **stats.as_dict()}
+                if job.incident is not None:
+                    summary[f"{code}/{month}"]["incident"] = job.incident.story
     finally:
         if executor is not None:
             executor.shutdown(cancel_futures=True)
@@ -193,8 +205,9 @@ class _MonthJob:
         file_format: str,
         files_per_month: int,
         kinds: tuple[DefectKind, ...],
-        previous: tuple[MonthCtx, int] | None,
+        previous: tuple[MonthCtx, int, float] | None,
         executor: Executor | None,
+        incident: Incident | None = None,
     ) -> None:
         self.people = people
         self.people_args = people_args
@@ -203,6 +216,13 @@ class _MonthJob:
         self.lines = lines
         self.defect_rate = defect_rate
         self.rv_rate = RV_RATE if previous is not None else 0.0
+        # A claim whose first draw is below clean_from is a defect, a replacement/void or an
+        # incident claim; at or above it, a plain clean claim (which the next month may correct).
+        self.clean_from = self.defect_rate + self.rv_rate
+        self.incident = incident
+        self.incident_variant = 0
+        if incident is not None:
+            self.clean_from += incident.rate
         self.file_format = file_format
         self.files_per_month = files_per_month
         self.kinds = kinds
@@ -282,7 +302,7 @@ class _MonthJob:
         """Write claim `index`; returns the number of rows written."""
         if self.feed is not None:
             u, n_rows, text = self.feed.get(index)
-            if u >= self.defect_rate + self.rv_rate and n_rows <= remaining:
+            if u >= self.clean_from and n_rows <= remaining:
                 sink.write_text(text, n_rows)
                 self.last_clean = index
                 return n_rows
@@ -299,6 +319,10 @@ class _MonthJob:
             if written:
                 return written
             pure = False
+        elif u < self.clean_from:
+            chosen = self._incident_kind(remaining)
+            if chosen is not None:
+                return self._defective(sink, index, rng, remaining, *chosen)
         claim = _build_claim(self.people, self.mc, index, rng, max_lines=remaining)
         sink.write_text(clean_claim_text(claim.header, claim.lines, L_PTR), len(claim.lines))
         if pure:
@@ -325,6 +349,23 @@ class _MonthJob:
                 continue
             self.kind_pointer = (self.kind_pointer + attempt + 1) % n
             self.variant_counter[kind.rule] += 1
+            return kind, variant
+        return None
+
+    def _incident_kind(self, remaining: int) -> tuple[DefectKind, Variant] | None:
+        """The incident's kind and its next variant that fits this claim, if any."""
+        assert self.incident is not None
+        kind = KINDS_BY_RULE[self.incident.rule]
+        variants = self.incident.variants()
+        for attempt in range(len(variants)):
+            variant = variants[(self.incident_variant + attempt) % len(variants)]
+            if (
+                variant.min_lines > remaining
+                or (kind.copies_line and self.last_clean is None)
+                or (kind.after_first_month and self.previous is None)
+            ):
+                continue
+            self.incident_variant += attempt + 1
             return kind, variant
         return None
 
@@ -444,7 +485,7 @@ class _MonthJob:
     def _find_original(self, remaining: int, paid: int) -> Claim | None:
         """A clean original claim of the previous month of the run, never picked twice."""
         assert self.previous is not None
-        prev, prev_claims = self.previous
+        prev, prev_claims, prev_clean_from = self.previous
         block = self.rv_counter
         self.rv_counter += 1
         for offset in range(ORIGINAL_STRIDE):
@@ -454,9 +495,8 @@ class _MonthJob:
             rng = self._original_rng
             _seed(rng, prev.seed_base | index)
             u = rng.random()
-            prev_rv = RV_RATE if prev.run_index > 0 else 0.0
-            if u < self.defect_rate + prev_rv:
-                continue  # defective, or itself a replacement/void
+            if u < prev_clean_from:
+                continue  # defective, an incident claim, or itself a replacement/void
             claim = _build_claim(self.people, prev, index, rng, max_lines=1 << 30)
             if len(claim.lines) > remaining or paid - claim.service_from > 365:
                 continue
