@@ -4,6 +4,7 @@ command-line values get one clear line (issue 9, items 1, 2 and 6)."""
 from __future__ import annotations
 
 import os
+from datetime import date
 
 import dagster as dg
 import pytest
@@ -17,6 +18,7 @@ from calaim_pipeline_tests.conftest import run_partition
 from calaim_pipeline_tests.drops import claims, landing, write_csv, write_rosters
 
 SUBMISSION = dg.AssetKey("submission")
+_CURRENT_MONTH = date.today().strftime("%Y-%m")  # not over yet: no extract can exist
 
 
 def _drop(root, rows, plan: str = "CHG", month: str = "2026-09"):
@@ -173,6 +175,16 @@ def test_a_link_inside_the_data_root_is_read(data_root, instance):
             ["mark-sent", "--plan", "CHG", "--month", "2026-13", "--reviewed-by", "x"],
             "month '2026-13' is not a month",
         ),
+        (
+            ["mark-sent", "--plan", "ACME", "--month", "2026-09", "--reviewed-by", "x"],
+            "--plan 'ACME': not a configured plan code",
+        ),
+        (["run", "--month", _CURRENT_MONTH], f"month '{_CURRENT_MONTH}' is not an extract month"),
+        (["generate", "--months", "Sept"], "month 'Sept' is not a month: use YYYY-MM"),
+        (["generate", "--months", "1990-01"], "month '1990-01' is too early for the sample"),
+        (["generate", "--lines", "5", "--plans", "ACME"], "--plans 'ACME': not a configured plan"),
+        (["generate", "--lines", "0"], "--lines 0: use a positive number"),
+        (["generate", "--defect-rate", "2"], "defect_rate must be within [0, 1]"),
     ],
 )
 def test_a_bad_argument_gets_one_line_and_exit_2(data_root, capsys, argv, expected):

@@ -17,6 +17,8 @@ from .jobs import DATA_TEAM, LAKE_GROUP
 from .partitions import plan_and_month, plan_month_partitions
 
 ENCOUNTER_LINES = dg.AssetKey("encounter_lines")
+# Log messages that say which stage of validation a run is in; `calaim run` shows them as they come.
+STAGE_LOG_PREFIX = "stage: "
 
 
 def _lake_specs() -> list[dg.AssetSpec]:
@@ -136,7 +138,12 @@ def validate_plan_month(context: dg.AssetExecutionContext):
     try:
         drop = find_drop(paths, plan, month, load_plans().codes)
         context.log.info(f"{plan} {month}: {len(drop.encounter_files)} encounter file(s)")
-        result = run_plan_month(drop, paths, load_thresholds())
+        result = run_plan_month(
+            drop,
+            paths,
+            load_thresholds(),
+            progress=lambda stage: context.log.info(f"{STAGE_LOG_PREFIX}{stage}"),
+        )
     except (LandingError, ExtractFileError, ContractViolation, SentMonthError) as exc:
         # The message names the file, line and column; nothing was published for this partition.
         raise dg.Failure(description=f"{plan} {month}: {exc}", allow_retries=False) from None

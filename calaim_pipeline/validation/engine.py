@@ -13,6 +13,7 @@ import os
 import shutil
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -121,17 +122,28 @@ def _copy(con: duckdb.DuckDBPyConnection, query: str, path: Path) -> None:
     con.execute(f"COPY ({query}) TO {sql_str(str(path))} (FORMAT parquet)")
 
 
-class _Stopwatch:
-    """Seconds per named phase, kept in metrics.json so slow months show where time went."""
+# The stages a person watching a run is told about, and the phase whose end starts each one.
+STAGES = ("staging", "judging", "writing")
+_STAGE_AFTER = {"stage": "judging", "judge": "writing"}
 
-    def __init__(self) -> None:
+
+class _Stopwatch:
+    """Seconds per named phase, kept in metrics.json so slow months show where time went; tells
+    `progress` (if given) when a stage a person would recognise begins (see STAGES)."""
+
+    def __init__(self, progress: Callable[[str], None] | None = None) -> None:
         self.timings: dict[str, float] = {}
+        self._progress = progress
         self._clock = time.perf_counter()
+        if progress is not None:
+            progress(STAGES[0])
 
     def lap(self, name: str) -> None:
         now = time.perf_counter()
         self.timings[name] = round(now - self._clock, 3)
         self._clock = now
+        if self._progress is not None and name in _STAGE_AFTER:
+            self._progress(_STAGE_AFTER[name])
 
 
 def _prepare(
@@ -233,11 +245,13 @@ def run_plan_month(
     thresholds: Thresholds,
     *,
     today: date | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> PlanMonthResult:
     """Judge one plan-month and replace its partition in the lake. Raises ExtractFileError when a
-    file cannot be read at all (or ContractViolation); then nothing in the lake changes."""
+    file cannot be read at all (or ContractViolation); then nothing in the lake changes.
+    `progress` is called with each stage's name (STAGES) as it begins."""
     ledger.refuse_if_sent(paths.lake, drop.plan, drop.month)
-    watch = _Stopwatch()
+    watch = _Stopwatch(progress)
     # Taken before reading: a file that changes during the run makes the next sensor tick differ.
     landed = landing_fingerprint(drop.files)
     inputs = gate.input_digests(list(drop.files))
