@@ -23,16 +23,19 @@ run: sample
 # The Dagster webserver and daemon on the same local instance `make run` records into
 # (<data root>/dagster_home). The instance settings follow the project's dagster.yaml when it is
 # newer than the instance's copy. Loopback only; PORT=3917 make ui for another port.
+# Ctrl-C (or SIGTERM to make) stops it with every process it started: calaim_pipeline.ui_server
+# runs it in its own process group and stops the whole group.
+UI_SERVER = $(UV) run python -m calaim_pipeline.ui_server
 ui: setup ui-home
 	DAGSTER_HOME="$(abspath $(DATA))/dagster_home" CALAIM_DATA_DIR="$(abspath $(DATA))" \
-	  $(UV) run dagster dev -w workspace.yaml -h 127.0.0.1 -p $${PORT:-3000}
+	  $(UI_SERVER) dagster dev -w workspace.yaml -h 127.0.0.1 -p $${PORT:-3000}
 
 # Read-only webserver for compliance reviewers: every page, partition and check result, but no
 # launching, re-executing, backfilling or turning schedules and sensors on or off. No daemon: the
 # schedule and sensor keep running wherever `make ui` (or production) runs the daemon.
 ui-readonly: setup ui-home
 	DAGSTER_HOME="$(abspath $(DATA))/dagster_home" CALAIM_DATA_DIR="$(abspath $(DATA))" \
-	  $(UV) run dagster-webserver --read-only -w workspace.yaml -h 127.0.0.1 -p $${PORT:-3000}
+	  $(UI_SERVER) dagster-webserver --read-only -w workspace.yaml -h 127.0.0.1 -p $${PORT:-3000}
 
 ui-home:
 	mkdir -p "$(DATA)/dagster_home"
