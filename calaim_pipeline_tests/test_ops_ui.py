@@ -4,14 +4,16 @@ headless, loopback only).
 One plan-month whose data fails the blocking `reject_rate` check is run the README's way
 (`calaim run`, in-process, recording into <data root>/dagster_home). Then `make ui` (webserver +
 daemon) and `make ui-readonly` (the compliance reviewers' webserver) serve that instance: the run is
-there, the landing sensor and the schedule are there and the sensor runs the landed month again
-through the daemon, and the check's partition page shows the failure with its explanation.
+there, the landing sensor and the schedule are there and the sensor leaves the judged month alone,
+and the check's partition page, reached by clicking the path docs/compliance.md documents, shows
+the failure with its explanation.
 """
 
 from __future__ import annotations
 
 import re
 import subprocess
+import time
 import urllib.parse
 
 import pytest
@@ -34,6 +36,7 @@ from calaim_pipeline_tests.ops_support import (
     wait_for,
     wait_for_webserver,
 )
+from calaim_pipeline_tests.test_docs_users import documented_check_path
 
 PLAN, MONTH = "CHG", "2026-09"
 PARTITION = f"{MONTH}|{PLAN}"  # Dagster's key: dimensions in name order (month, plan)
@@ -73,15 +76,37 @@ def _tags(run: dict) -> dict[str, str]:
     return {t["key"]: t["value"] for t in run["tags"]}
 
 
+def _click(page: Page, label: str, timeout: float = 30.0) -> None:
+    """Click what a person would for `label`: the last visible tab of that name (the innermost
+    panel's, e.g. the check's own Partitions tab, not the asset's), else the first visible link,
+    button or text of that name."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for role in ("tab", "link", "button"):
+            found = page.get_by_role(role, name=label, exact=True)
+            visible = [found.nth(i) for i in range(found.count()) if found.nth(i).is_visible()]
+            if visible:
+                (visible[-1] if role == "tab" else visible[0]).click()
+                return
+        text = page.get_by_text(label, exact=True)
+        visible = [text.nth(i) for i in range(text.count()) if text.nth(i).is_visible()]
+        if visible:
+            visible[0].click()
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"the documented step {label!r} is not on the page ({page.url})")
+
+
 def _open_check_partition(page: Page, base_url: str, explanation: str) -> None:
-    """Asset encounter_lines → Checks → reject_rate → Partitions → month → plan."""
-    page.goto(f"{base_url}/assets/encounter_lines?view=checks", timeout=60_000)
-    page.get_by_text(CHECK, exact=True).first.click()
+    """From the home page, click exactly the steps docs/compliance.md documents (Catalog →
+    encounter_lines → Checks → reject_rate → Partitions → month → plan): a wrong documented path
+    fails here."""
+    steps = documented_check_path()
+    assert (steps[3], steps[5], steps[6]) == (CHECK, MONTH, PLAN), steps
+    page.goto(base_url, timeout=60_000)
+    for label in steps:
+        _click(page, label)
     expect(page).to_have_url(re.compile(rf"checkDetail={CHECK}"), timeout=30_000)
-    # The check's own Partitions tab (a button), not the asset's Partitions tab (a link).
-    page.locator("button[role=tab]", has_text="Partitions").click()
-    page.get_by_text(MONTH, exact=True).first.click()
-    page.get_by_text(PLAN, exact=True).first.click()
     expect(page.get_by_text(PARTITION, exact=True).first).to_be_visible(timeout=30_000)
     expect(page.get_by_text("Failed", exact=True).first).to_be_visible()
     expect(page.get_by_text(explanation, exact=True).first).to_be_visible()
@@ -105,7 +130,7 @@ def test_failing_check_and_its_explanation_are_shown_in_the_ui(tmp_path):
         timeout=180,
         check=False,
     )
-    assert ran.returncode == 1 and f"{CHECK} FAIL" in ran.stdout, ran.stdout + ran.stderr
+    assert ran.returncode == 1 and f"FAILED {CHECK}" in ran.stdout, ran.stdout + ran.stderr
     outcome = next(
         o
         for o in evaluate_all(read_metrics(paths.lake, PLAN, MONTH), load_thresholds())

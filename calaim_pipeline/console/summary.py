@@ -22,7 +22,7 @@ from calaim_pipeline.settings import PROJECT_DIR, DataPaths
 LABELS = {PASSED: "ok", WARNED: "warning", HELD: "FAILED", FAILED: "ERROR", SENT: "sent"}
 # The Dagster UI (1.13) path to one partition's check result, as docs/compliance.md gives it.
 UI_CHECK_PATH = (
-    "Assets",
+    "Catalog",
     "encounter_lines",
     "Checks",
     "{check}",
