@@ -12,13 +12,15 @@ DATA ?= $(if $(CALAIM_DATA_DIR),$(CALAIM_DATA_DIR),data)
 setup:
 	$(UV) sync --frozen
 
+# DATA (default: CALAIM_DATA_DIR, else ./data) is the data root of every target: `make run DATA=/srv/x`.
 sample: setup
-	@if [ ! -d "$(DATA)/landing" ]; then $(UV) run calaim generate; else echo "sample data present in $(DATA)/landing"; fi
+	@if [ ! -d "$(DATA)/landing" ]; then CALAIM_DATA_DIR="$(abspath $(DATA))" $(UV) run calaim generate; \
+	else echo "sample data present in $(DATA)/landing"; fi
 
 # The bundled sample's CHG 2026-09 fails its blocking reject_rate check by design (the demo's
 # expected outcome), so `make run` allows failed checks; `calaim run` alone exits 1 for them.
 run: sample
-	$(UV) run calaim run --month ALL --plan ALL --allow-failed-checks
+	CALAIM_DATA_DIR="$(abspath $(DATA))" $(UV) run calaim run --month ALL --plan ALL --allow-failed-checks
 
 # The Dagster webserver and daemon on the same local instance `make run` records into
 # (<data root>/dagster_home). The instance settings follow the project's dagster.yaml when it is

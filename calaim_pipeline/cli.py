@@ -128,6 +128,7 @@ def _run_plan_months(job, instance, work: list[tuple[str, str]], paths, *, verbo
     from calaim_pipeline.console.progress import StageReporter, console_run_config
     from calaim_pipeline.console.summary import LABELS
     from calaim_pipeline.defs.partitions import plan_month_key
+    from calaim_pipeline.lake import read_metrics
     from calaim_pipeline.submission import ledger
 
     outcomes = []
@@ -136,6 +137,7 @@ def _run_plan_months(job, instance, work: list[tuple[str, str]], paths, *, verbo
         status = ledger.sent_status(paths.lake, plan, month)
         if status is not None:
             outcome = sent_outcome(plan, month, status.sent_at, status.sent_by)
+            outcome.metrics = read_metrics(paths.lake, plan, month)  # its counts, as judged
             outcomes.append(outcome)
             print(f" {outcome.reason}")
             continue
@@ -191,7 +193,8 @@ def cmd_mark_sent(args: argparse.Namespace) -> int:
             run_config=config,
         )
     if not result.success:
-        print(f"not marked sent: {failure_message(result)}", file=sys.stderr)
+        reason = failure_message(result, args.plan, args.month).removeprefix("not marked sent: ")
+        print(f"{args.plan} {args.month} not marked sent: {reason}", file=sys.stderr)
         return 1
     print(f"{args.plan} {args.month} marked sent (reviewed by {args.reviewed_by}); it is now final")
     return 0

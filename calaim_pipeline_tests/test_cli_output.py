@@ -100,6 +100,14 @@ def test_expected_outcomes_are_one_line_verdicts(data_root, home, capfd):
     assert "CHG 2026-08 did not complete:" in out
     assert 'mark-sent --plan CHG --month 2026-09 --reviewed-by "Your Name"' in out
 
+    # `calaim sql`: the guides' queries without Python; a bad one is one line, exit 2.
+    assert main(["sql", "SELECT count(*) AS accepted FROM encounter_lines"]) == 0
+    out, err = capfd.readouterr()
+    assert "accepted" in out and "20" in out and err == ""
+    assert main(["sql", "SELECT nope FROM encounter_lines"]) == 2
+    out, err = capfd.readouterr()
+    assert out == "" and len(err.splitlines()) == 1 and "nope" in err and "Traceback" not in err
+
     # Unchanged: same files, rules and thresholds keep the files and control numbers.
     code, out, err = _run(capfd, "--month", "2026-09")
     assert code == 0 and err == ""

@@ -148,6 +148,8 @@ def outcome_of(result, paths: DataPaths, plan: str, month: str, seconds: float) 
     if blocking:
         outcome.status = HELD
         outcome.reason = "; ".join(f"{c.name}: {c.summary}" for c in blocking)
+        if outcome.warnings:
+            outcome.reason += f"; also warns: {', '.join(c.name for c in outcome.warnings)}"
         outcome.files = "held back"
     elif unexpected:
         outcome.status = FAILED

@@ -10,7 +10,6 @@ never member data.
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -46,7 +45,7 @@ def shown(path: Path) -> str:
 
 def calaim_command() -> str:
     """How to run `calaim` again: the project's .venv/bin/calaim when that is what ran (it is on
-    PATH only inside `uv run` / `make`), else plain `calaim`."""
+    PATH only inside uv and make), else plain `calaim`."""
     script = Path(sys.argv[0]).resolve() if sys.argv and sys.argv[0] else None
     project_script = (PROJECT_DIR / ".venv" / "bin" / "calaim").resolve()
     if script is not None and script == project_script:
@@ -130,8 +129,9 @@ def next_steps(outcomes: Sequence[MonthOutcome], paths: DataPaths, index: Path |
         cards = ", ".join(
             shown(paths.scorecards / o.plan / o.month / "scorecard.html") for o in warned
         )
+        them = "it" if len(warned) == 1 else "them"
         steps.append(
-            f"Review the warnings of {_months(warned)} before marking them sent: {cards} "
+            f"Review the warnings of {_months(warned)} before marking {them} sent: {cards} "
             "(warnings never hold files back)"
         )
     ready = [o for o in outcomes if o.status in (PASSED, WARNED)]
@@ -172,10 +172,3 @@ def exit_code(outcomes: Sequence[MonthOutcome], allow_failed_checks: bool) -> in
     if any(o.status == HELD for o in outcomes) and not allow_failed_checks:
         return 1
     return 0
-
-
-def is_terminal(out: TextIO) -> bool:
-    try:
-        return os.isatty(out.fileno())
-    except (AttributeError, OSError, ValueError):
-        return False
