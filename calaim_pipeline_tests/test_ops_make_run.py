@@ -15,6 +15,7 @@ import pytest
 from calaim_pipeline_tests.conftest import PROJECT_DIR
 from calaim_pipeline_tests.ops_support import dagster_env, output_dir, venv_command
 from calaim_pipeline_tests.test_docs_tables import USER_DOCS, doc_queries
+from calaim_pipeline_tests.test_ops_phi import phi_in, roster_phi
 
 NOISE = ("Traceback", "Stack Trace", " - ERROR - ", "STEP_FAILURE")
 
@@ -41,6 +42,12 @@ def test_make_run_on_a_fresh_data_root(tmp_path):
     out = ran.stdout
     assert ran.returncode == 0, out[-3000:] + ran.stderr[-3000:]
     assert not [n for n in NOISE if n in out + ran.stderr]
+    # No member CIN or birth date in what it prints (names are left out: sample names such as
+    # "Mark" are also ordinary words of the output).
+    phi = {k: v for k, v in roster_phi(data / "landing").items() if k != "name"}
+    printed = tmp_path / "printed.txt"
+    printed.write_text(out + ran.stderr, encoding="utf-8")
+    assert phi_in(printed, phi) == {}
 
     # Stages as they run, then the verdicts: the failing month with its reason.
     assert re.search(r"\[1/12\] CHG 2026-06: staging \d+\.\ds, judging \d+\.\ds, writing", out)
