@@ -1,4 +1,5 @@
-"""The `calaim` command: generate sample data, run plan-months through Dagster, write the rules page."""
+"""The `calaim` command: generate sample data, run plan-months through Dagster, mark a month sent,
+query the warehouse, write the rules page."""
 
 from __future__ import annotations
 
@@ -8,14 +9,21 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from calaim_pipeline.settings import (
     PROJECT_DIR,
     ConfigError,
+    DataPaths,
     data_paths,
     load_plans,
     load_thresholds,
 )
+
+if TYPE_CHECKING:  # imported lazily at run time: `calaim --help` should not load Dagster
+    import dagster as dg
+
+    from calaim_pipeline.console.outcomes import MonthOutcome
 
 
 def dagster_home() -> Path:
@@ -118,7 +126,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     return _report(outcomes, paths, allow_failed_checks=args.allow_failed_checks)
 
 
-def _run_plan_months(job, instance, work: list[tuple[str, str]], paths, *, verbose: bool) -> list:
+def _run_plan_months(
+    job: dg.JobDefinition,
+    instance: dg.DagsterInstance,
+    work: list[tuple[str, str]],
+    paths: DataPaths,
+    *,
+    verbose: bool,
+) -> list[MonthOutcome]:
     """Each plan-month through the job, its stages shown as they run, then its one-line verdict.
     A named month marked sent is told, not run: it is final, and a refused run would only add a
     red run to the UI."""
@@ -158,7 +173,7 @@ def _run_plan_months(job, instance, work: list[tuple[str, str]], paths, *, verbo
     return outcomes
 
 
-def _report(outcomes: list, paths, *, allow_failed_checks: bool) -> int:
+def _report(outcomes: list[MonthOutcome], paths: DataPaths, *, allow_failed_checks: bool) -> int:
     """The summary, the scorecard index, the next steps; the exit code for schedulers."""
     from calaim_pipeline.console import summary
     from calaim_pipeline.scorecard import build_index

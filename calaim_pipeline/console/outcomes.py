@@ -13,11 +13,14 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from calaim_pipeline.lake import read_metrics
 from calaim_pipeline.plan_month_checks import CheckOutcome, evaluate_all, top_rules
 from calaim_pipeline.settings import DataPaths, load_thresholds
+
+if TYPE_CHECKING:
+    from dagster import ExecuteInProcessResult
 
 PASSED = "passed"  # every check passes; files built or kept
 WARNED = "warned"  # only WARN checks fail; files built or kept
@@ -65,7 +68,7 @@ def _strip_plan_month(message: str, plan: str, month: str) -> str:
     return prefix.sub("", message).strip() or message
 
 
-def _step_failures(result) -> list[tuple[str, str, str]]:
+def _step_failures(result: ExecuteInProcessResult) -> list[tuple[str, str, str]]:
     """(step key, error class, one-line message) of each failed step of the run."""
     found = []
     for event in result.all_events:
@@ -85,7 +88,7 @@ def _step_failures(result) -> list[tuple[str, str, str]]:
     return found
 
 
-def failure_message(result, plan: str = "", month: str = "") -> str:
+def failure_message(result: ExecuteInProcessResult, plan: str = "", month: str = "") -> str:
     """The first failed step's own message, on one line (the plan-month prefix dropped when
     given): what `calaim mark-sent` and a failed month's verdict print."""
     failures = _step_failures(result)
@@ -95,7 +98,7 @@ def failure_message(result, plan: str = "", month: str = "") -> str:
     return _strip_plan_month(message, plan, month) if plan else message
 
 
-def _validated(result) -> bool:
+def _validated(result: ExecuteInProcessResult) -> bool:
     return any(
         e.event_type_value == "ASSET_MATERIALIZATION"
         and e.asset_key is not None
@@ -104,7 +107,7 @@ def _validated(result) -> bool:
     )
 
 
-def _submission_status(result) -> str | None:
+def _submission_status(result: ExecuteInProcessResult) -> str | None:
     for event in result.get_asset_materialization_events():
         if event.asset_key is not None and event.asset_key.to_user_string() == "submission":
             status = event.materialization.metadata.get("status")
@@ -122,7 +125,9 @@ def _files_text(paths: DataPaths, plan: str, month: str, status: str | None) -> 
     return f"{verb} ({'; '.join(parts) or 'no accepted lines'})"
 
 
-def outcome_of(result, paths: DataPaths, plan: str, month: str, seconds: float) -> MonthOutcome:
+def outcome_of(
+    result: ExecuteInProcessResult, paths: DataPaths, plan: str, month: str, seconds: float
+) -> MonthOutcome:
     """The verdict of one finished plan_month_job run (an ExecuteInProcessResult)."""
     failures = _step_failures(result)
     unexpected = [
