@@ -90,13 +90,15 @@ def test_make_ui_stops_on_sigterm_and_make_ui_readonly_on_ctrl_c(tmp_path):
         assert len(ui_pids) >= 5, ui.tail()  # make, uv, wrapper, dagster dev, its children
         ui.popen.send_signal(signal.SIGTERM)  # to make alone, as `kill <pid of make>` does
         seconds = _wait_gone(ui, ui_pids)
-        assert ui.popen.returncode == 0, ui.tail()
+        # make waits for its children, then ends by the signal it got (GNU make re-raises it).
+        assert ui.popen.returncode in (0, -signal.SIGTERM), ui.tail()
         assert "stopped" in ui.tail()
 
         ro_pids = _session_pids(ro.popen.pid)
         os.killpg(ro.popen.pid, signal.SIGINT)  # Ctrl-C: the terminal signals make's group
         ro_seconds = _wait_gone(ro, ro_pids)
-        assert ro.popen.returncode == 0, ro.tail()
+        assert ro.popen.returncode in (0, -signal.SIGINT), ro.tail()
+        assert "stopped" in ro.tail()
         print(f"make ui stopped in {seconds:.1f}s, make ui-readonly in {ro_seconds:.1f}s")
     finally:
         for proc in (ui, ro):
