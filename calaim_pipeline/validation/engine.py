@@ -7,8 +7,6 @@ unparseable rows and the distinct code values.
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import shutil
 import time
@@ -19,26 +17,19 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from calaim_pipeline import gate, lake
-from calaim_pipeline.catalog import load_rules
-from calaim_pipeline.ingest.contract import (
-    ALWAYS_REQUIRED,
-    ENCOUNTER_COLUMNS,
-)
+from calaim_pipeline.ingest.contract import ALWAYS_REQUIRED
 from calaim_pipeline.ingest.landing import PlanMonthDrop, landing_fingerprint
-from calaim_pipeline.ingest.reader import StagedFile, shift_buckets, stage_file
+from calaim_pipeline.ingest.reader import stage_file
 from calaim_pipeline.ingest.rosters import load_rosters
-from calaim_pipeline.months import month_bounds
 from calaim_pipeline.settings import DataPaths, Thresholds
 from calaim_pipeline.sqltext import sql_str
 from calaim_pipeline.submission import ledger
+from calaim_pipeline.validation import judging, outputs
 from calaim_pipeline.validation import metrics as metrics_sql
-from calaim_pipeline.validation import outputs, sql
 from calaim_pipeline.validation.contract_schema import validate_accepted_file
-from calaim_pipeline.validation.lookups import build_lookup_tables
 
 
 @dataclass
@@ -62,61 +53,6 @@ def connect(work_dir: Path) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def _lines_view_sql(staged_files: list[StagedFile]) -> str:
-    """All staged files as one relation; `record` is the 0-based position within the file."""
-    parts = [
-        f"SELECT {', '.join(ENCOUNTER_COLUMNS)}, {sql_str(staged.path.name)} AS source_file, "
-        f"{staged.index} AS file_index, file_row_number AS record, "
-        f"CAST({staged.index} AS BIGINT) * {sql.POSITION_STRIDE} + file_row_number AS pos "
-        f"FROM read_parquet({sql_str(str(staged.staged_path))}, file_row_number=true)"
-        for staged in staged_files
-    ]
-    return "CREATE OR REPLACE TEMP VIEW lines AS\n" + "\nUNION ALL\n".join(parts)
-
-
-def _register_shift_buckets(con: duckdb.DuckDBPyConnection, staged_files: list[StagedFile]) -> None:
-    """The lookup that turns a record position into its physical line (see reader.shift_buckets)."""
-    rows = [row for staged in staged_files for row in shift_buckets(staged)]
-    schema = pa.schema(
-        [
-            ("file_index", pa.int64()),
-            ("bucket", pa.int64()),
-            ("base", pa.int64()),
-            ("offsets", pa.list_(pa.int64())),
-        ]
-    )
-    con.register("_shift_buckets", pa.Table.from_pylist(rows, schema=schema))
-    con.execute("CREATE OR REPLACE TEMP TABLE shift_buckets AS SELECT * FROM _shift_buckets")
-
-
-def _unparseable_rows(staged_files: list[StagedFile]) -> pa.Table:
-    """Unparseable records with a best-effort claim id read from the claim_id column position."""
-    files, lines, raws, errors, claims = [], [], [], [], []
-    for staged in staged_files:
-        position = staged.claim_id_position
-        for row in staged.unparseable:
-            fields = next(csv.reader(io.StringIO(row["raw_text"])), [])
-            guess = (
-                fields[position].strip()
-                if position is not None and position < len(fields)
-                else None
-            )
-            files.append(staged.path.name)
-            lines.append(row["line"])
-            raws.append(row["raw_text"])
-            errors.append(row["error"])
-            claims.append(guess or None)
-    return pa.table(
-        {
-            "source_file": pa.array(files, pa.string()),
-            "source_row": pa.array(lines, pa.int64()),
-            "raw_text": pa.array(raws, pa.string()),
-            "parse_error": pa.array(errors, pa.string()),
-            "claim_id_guess": pa.array(claims, pa.string()),
-        }
-    )
-
-
 def _copy(con: duckdb.DuckDBPyConnection, query: str, path: Path) -> None:
     con.execute(f"COPY ({query}) TO {sql_str(str(path))} (FORMAT parquet)")
 
@@ -132,58 +68,6 @@ class _Stopwatch:
         now = time.perf_counter()
         self.timings[name] = round(now - self._clock, 3)
         self._clock = now
-
-
-def _prepare(
-    con: duckdb.DuckDBPyConnection,
-    staged_files: list[StagedFile],
-    paths: DataPaths,
-    drop: PlanMonthDrop,
-) -> None:
-    """The `lines` view, unparseable rows, code-list lookups, set-level and ledger rule tables."""
-    con.execute("SET preserve_insertion_order = false")  # order mattered only while staging
-    _register_shift_buckets(con, staged_files)
-    con.execute(_lines_view_sql(staged_files))
-    con.register("_unparseable", _unparseable_rows(staged_files))
-    con.execute("CREATE OR REPLACE TEMP TABLE unparseable AS SELECT * FROM _unparseable")
-    build_lookup_tables(con)
-    for statement in sql.claim_set_tables_sql():
-        con.execute(statement)
-    for statement in ledger.ledger_tables_sql(paths.lake, drop.plan, drop.month, "lines"):
-        con.execute(statement)
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE ledger_findings AS "
-        + ledger.ledger_findings_sql("lines", sql.duplicate_key_sql())
-    )
-
-
-def _judge(
-    con: duckdb.DuckDBPyConnection,
-    drop: PlanMonthDrop,
-    thresholds: Thresholds,
-    today: date,
-    work_dir: Path,
-) -> None:
-    """Evaluate every line rule; keep verdicts for rows where one fired, then the claim holds."""
-    month_start, month_end = month_bounds(drop.month)
-    values = sql.rule_values(drop.plan, month_start, month_end, today, thresholds)
-    line_rules = [r for r in load_rules() if r.stage in ("line", "ledger")]
-    con.execute(f"CREATE OR REPLACE TEMP VIEW typed AS {sql.typed_sql(thresholds)}")
-    con.execute(f"CREATE OR REPLACE TEMP VIEW flags AS {sql.flags_sql()}")
-    # A scratch DuckDB file rather than memory: it spills to disk under the memory limit.
-    con.execute(f"ATTACH {sql_str(str(work_dir / 'scratch.duckdb'))} AS scratch")
-    con.execute(f"CREATE TABLE scratch.verdicts AS {sql.verdicts_sql(line_rules, values)}")
-    # Claim atomicity: a claim with any rejected line (or an unparseable row naming it) is held.
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE rejected_claims AS "
-        "SELECT DISTINCT claim_id FROM scratch.verdicts "
-        "WHERE len(own_reject_rule_ids) > 0 AND claim_id IS NOT NULL "
-        "UNION SELECT claim_id_guess FROM unparseable WHERE claim_id_guess IS NOT NULL"
-    )
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE rejected_positions AS "
-        "SELECT pos FROM scratch.verdicts WHERE len(own_reject_rule_ids) > 0"
-    )
 
 
 def _ledger_context(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
@@ -251,9 +135,16 @@ def run_plan_month(
         ]
         roster_counts = load_rosters(con, drop, work_dir)
         watch.lap("stage")
-        _prepare(con, staged_files, paths, drop)
+        judging.prepare(con, staged_files, paths.lake, drop.plan, drop.month)
         watch.lap("lookups")
-        _judge(con, drop, thresholds, today or date.today(), work_dir)
+        judging.judge(
+            con,
+            drop.plan,
+            drop.month,
+            thresholds,
+            today or date.today(),
+            work_dir / "scratch.duckdb",
+        )
         watch.lap("judge")
 
         out = work_dir / "out"
