@@ -115,7 +115,7 @@ def create_judged_views(con: duckdb.DuckDBPyConnection, thresholds: Thresholds) 
 
 def judged_rules(rules: tuple[Rule, ...] | None = None) -> list[Rule]:
     """The rules decided by the verdict SQL (line rules and the ledger rules' flags)."""
-    return [r for r in (rules or load_rules()) if r.stage in ("line", "ledger")]
+    return [r for r in (load_rules() if rules is None else rules) if r.stage in ("line", "ledger")]
 
 
 def judge(
