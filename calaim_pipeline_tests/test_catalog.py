@@ -93,6 +93,28 @@ def test_a_bad_detail_or_a_when_that_is_no_condition_is_named(tmp_path: Path) ->
             "other stages must not have it",
         ),
         (
+            "fail: [{units: '0'}, {units: two}]",
+            "fail: [{units: 0}, {units: two}]",
+            "rules.26(UNITS_INVALID).examples.fail.0.lines.0.units: "
+            "0: write extract values as quoted text (YAML read a int)",
+        ),
+        (
+            "fail: [{units: '0'}, {units: two}]",
+            "fail: [{unit: '0'}, {units: two}]",
+            "rules.26(UNITS_INVALID).examples.fail.0.lines.0: not encounter column(s): unit",
+        ),
+        (
+            "      fail: [{member_cin: 91234567B}]\n",
+            "",
+            "rules.6(CIN_FORMAT).examples.fail: Field required",
+        ),
+        (
+            "also: UNITS_INVALID",
+            "also: UNITS_INVALD",
+            "rules.38(CLAIM_HAS_REJECTED_LINE).examples.fail.0.also: "
+            "not rule ids of this catalog: UNITS_INVALD",
+        ),
+        (
             "  - id: CIN_FORMAT\n",
             "  - id: CLAIM_ID_FORMAT\n",
             "rules: rule ids repeat: CLAIM_ID_FORMAT",
@@ -102,6 +124,10 @@ def test_a_bad_detail_or_a_when_that_is_no_condition_is_named(tmp_path: Path) ->
         "unknown-key",
         "bad-family",
         "when-on-claim-rule",
+        "unquoted-value",
+        "unknown-column",
+        "missing-fail",
+        "unknown-also",
         "repeated-id",
     ],
 )
@@ -126,8 +152,9 @@ def test_the_fingerprint_follows_what_decides_a_verdict(tmp_path: Path) -> None:
     def fingerprint(old: str, new: str) -> str:
         return catalog_fingerprint(load_rules_at(planted(tmp_path, old, new), compile_sql=False))
 
-    # Comments explain a rule; they do not change what it decides.
+    # Comments and examples test or explain a rule; they do not change what it decides.
     assert fingerprint("# The line-rule catalog", "# The rule catalog") == bundled
+    assert fingerprint("pass: [{units: '1.5'}]", "pass: [{units: '2.5'}]") == bundled
     assert fingerprint("when: n_paid > n_billed", "when: n_paid >= n_billed") != bundled
     assert (
         fingerprint(

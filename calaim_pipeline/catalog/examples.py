@@ -17,7 +17,9 @@ it can; everything else comes from the one clean baseline at the top of rules.ya
     also      other rule ids the example fires besides its own (say so rather than hide it)
 
 Values are text as in an extract, so quote numbers in YAML ('01' is not 1); null is an empty
-field, and a valid unquoted YAML date stands for its YYYY-MM-DD text.
+field, and a valid unquoted YAML date stands for its YYYY-MM-DD text. Examples that cannot affect
+each other share a run (validation/rule_examples.py); two that write the same claim id, CIN or
+billing NPI need separate runs, so prefer ids no other example uses.
 """
 
 from __future__ import annotations
