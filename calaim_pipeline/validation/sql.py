@@ -152,11 +152,12 @@ def accepted_values_sql() -> str:
     )
 
 
-def source_row_sql() -> str:
-    """A record's physical line: its position + header + the rejected lines before it."""
+def source_row_sql(alias: str = "l") -> str:
+    """A record's physical line: its position + header + the shift of the last break at or before
+    it (reader.shift_buckets; a bucket row exists only where some record took more than a line)."""
     return (
-        "l.record + 2 + coalesce(sb.base, 0) "
-        "+ coalesce(len(list_filter(sb.offsets, lambda a: a <= l.record)), 0)"
+        f"{alias}.record + 2 + coalesce(list_last(list_filter(sb.shifts, "
+        f"lambda s, i: sb.firsts[i] <= {alias}.record)), sb.base, 0)"
     )
 
 
