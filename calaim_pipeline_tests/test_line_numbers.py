@@ -142,5 +142,12 @@ def test_line_numbers_exact_after_a_quoted_field_holding_a_newline(
     assert {line: (claim, number) for line, (claim, number, _) in written.items()} == {
         physical: key for key, physical in out.lines.items()
     }
+    members_file = partition_file(data_root.lake, "members", PLAN, MONTH)
+    assert duckdb.sql(f"SELECT source_row FROM '{members_file}' ORDER BY 1").fetchall() == [
+        (2,),
+        (3,),
+        (5,),
+        (6,),
+    ]
     rejected = sorted(tuple(r) for _, _, r in written.values() if r)
     assert rejected == [("AMOUNT_INVALID",), ("CLAIM_HAS_REJECTED_LINE",)]

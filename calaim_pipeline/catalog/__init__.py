@@ -20,7 +20,8 @@ FAMILIES = (
     "referential",
 )
 SEVERITIES = ("reject", "warn")
-STAGES = ("line", "ingest", "claim", "ledger")
+STAGES = ("line", "ingest", "claim", "ledger", "roster")
+ROSTERS = ("members", "providers")  # the roster files a "roster" stage rule judges
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class Rule:
     stage: str = "line"
     when: str | None = None
     detail: str | None = None
+    roster: str | None = None  # stage "roster": the roster whose rows `when` judges
 
     @property
     def rejects(self) -> bool:
@@ -54,6 +56,7 @@ def _parse_rule(raw: dict, position: int) -> Rule:
         "stage",
         "when",
         "detail",
+        "roster",
     }
     if unknown:
         raise CatalogError(f"{label}: unknown key(s) {sorted(unknown)}")
@@ -67,6 +70,16 @@ def _parse_rule(raw: dict, position: int) -> Rule:
         raise CatalogError(f"{label}: severity {rule.severity!r} is not one of {SEVERITIES}")
     if rule.stage not in STAGES:
         raise CatalogError(f"{label}: stage {rule.stage!r} is not one of {STAGES}")
+    if rule.stage == "roster":
+        # A roster rule judges one roster's rows with `when`, or (without both) is decided by
+        # the CSV reader for every roster, like ROW_UNPARSEABLE for extracts.
+        if (rule.roster is None) != (rule.when is None):
+            raise CatalogError(f"{label}: a roster rule has both 'roster' and 'when', or neither")
+        if rule.roster is not None and rule.roster not in ROSTERS:
+            raise CatalogError(f"{label}: roster {rule.roster!r} is not one of {ROSTERS}")
+        return rule
+    if rule.roster is not None:
+        raise CatalogError(f"{label}: only roster rules name a 'roster'")
     if (rule.stage in ("line", "ledger")) != (rule.when is not None):
         raise CatalogError(
             f"{label}: line and ledger rules need 'when'; other stages must not have it"
@@ -87,6 +100,19 @@ def load_rules() -> tuple[Rule, ...]:
 
 def rules_by_id() -> dict[str, Rule]:
     return {rule.id: rule for rule in load_rules()}
+
+
+def line_rules() -> tuple[Rule, ...]:
+    """Rules that judge encounter lines (every stage but the rosters' own format rules)."""
+    return tuple(rule for rule in load_rules() if rule.stage != "roster")
+
+
+def roster_rules(roster: str | None = None) -> tuple[Rule, ...]:
+    """Rules that judge roster rows: all of them, or those with `when` for one roster."""
+    rules = [rule for rule in load_rules() if rule.stage == "roster"]
+    if roster is None:
+        return tuple(rules)
+    return tuple(rule for rule in rules if rule.roster == roster)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from calaim_pipeline.ingest.contract import DIAGNOSIS_COLUMNS, ENCOUNTER_COLUMNS
@@ -272,3 +273,20 @@ def shift_buckets(staged: StagedFile) -> list[dict]:
                 }
             )
     return rows
+
+
+SHIFT_BUCKET_SCHEMA = pa.schema(
+    [
+        ("file_index", pa.int64()),
+        ("bucket", pa.int64()),
+        ("base", pa.int64()),
+        ("firsts", pa.list_(pa.int64())),
+        ("shifts", pa.list_(pa.int64())),
+    ]
+)
+
+
+def shift_bucket_table(staged_files: list[StagedFile]) -> pa.Table:
+    """The line-number lookup of several files as one table (validation.sql.source_row_sql)."""
+    rows = [row for staged in staged_files for row in shift_buckets(staged)]
+    return pa.Table.from_pylist(rows, schema=SHIFT_BUCKET_SCHEMA)

@@ -31,8 +31,8 @@ from calaim_pipeline.ingest.contract import (
 )
 from calaim_pipeline.ingest.landing import PlanMonthDrop
 from calaim_pipeline.ingest.lines import values_by_line
-from calaim_pipeline.ingest.reader import StagedFile, shift_buckets, stage_file
-from calaim_pipeline.ingest.rosters import load_rosters
+from calaim_pipeline.ingest.reader import StagedFile, shift_bucket_table, stage_file
+from calaim_pipeline.ingest.rosters import load_rosters, roster_counts
 from calaim_pipeline.months import month_bounds
 from calaim_pipeline.settings import DataPaths, Thresholds
 from calaim_pipeline.sqltext import sql_str
@@ -78,17 +78,7 @@ def _lines_view_sql(staged_files: list[StagedFile]) -> str:
 
 def _register_shift_buckets(con: duckdb.DuckDBPyConnection, staged_files: list[StagedFile]) -> None:
     """The lookup that turns a record position into its physical line (see reader.shift_buckets)."""
-    rows = [row for staged in staged_files for row in shift_buckets(staged)]
-    schema = pa.schema(
-        [
-            ("file_index", pa.int64()),
-            ("bucket", pa.int64()),
-            ("base", pa.int64()),
-            ("firsts", pa.list_(pa.int64())),
-            ("shifts", pa.list_(pa.int64())),
-        ]
-    )
-    con.register("_shift_buckets", pa.Table.from_pylist(rows, schema=schema))
+    con.register("_shift_buckets", shift_bucket_table(staged_files))
     con.execute("CREATE OR REPLACE TEMP TABLE shift_buckets AS SELECT * FROM _shift_buckets")
 
 
@@ -208,9 +198,15 @@ def _ledger_context(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
 
 
 def _write_rosters(con: duckdb.DuckDBPyConnection, drop: PlanMonthDrop, out: Path) -> None:
+    """Kept roster rows to the lake's members/providers, rejected ones to roster_rejects."""
     head = f"SELECT {sql_str(drop.plan)} AS plan_code, {sql_str(drop.month)} AS extract_month"
-    for table, source in (("members", "members_raw"), ("providers", "providers_raw")):
-        _copy(con, f"{head}, * FROM {source}", out / f"{table}.parquet")
+    for table in ("members", "providers"):
+        _copy(con, f"{head}, * FROM {table}_out", out / f"{table}.parquet")
+    _copy(
+        con,
+        f"{head}, * FROM roster_rejects ORDER BY roster, source_row",
+        out / "roster_rejects.parquet",
+    )
 
 
 def _publish(paths: DataPaths, drop: PlanMonthDrop, out: Path, metrics: dict[str, Any]) -> None:
@@ -241,7 +237,7 @@ def run_plan_month(
             stage_file(con, path, index, work_dir, ALWAYS_REQUIRED)
             for index, path in enumerate(drop.encounter_files)
         ]
-        roster_counts = load_rosters(con, drop, work_dir)
+        rosters_read = load_rosters(con, drop, work_dir)
         watch.lap("stage")
         _prepare(con, staged_files, paths, drop)
         watch.lap("lookups")
@@ -265,15 +261,15 @@ def run_plan_month(
             lake_root=paths.lake,
             out_dir=out,
         )
+        _write_rosters(con, drop, out)
         metrics |= {
-            "rosters": roster_counts,
+            "rosters": roster_counts(con, rosters_read, out),
             "contract_checked_rows": contract_rows,
             "ledger": _ledger_context(con),
         }
         pq.write_table(
             outputs.rule_results_table(drop.plan, drop.month, metrics), out / "rule_results.parquet"
         )
-        _write_rosters(con, drop, out)
         watch.lap("metrics")
 
         metrics["timings"] = watch.timings
