@@ -5,7 +5,7 @@ record by counting records, not lines. A record's physical line (header = line 1
 plus 2 only while every record takes one line: a quoted field holding a line break, an unterminated
 quote swallowing lines, or a blank line (DuckDB skips it) shifts every later record.
 
-So a file is numbered in two steps (measured in docs/decisions.md, "Line numbers"):
+So a file is numbered in two steps (docs/decisions.md, "Line numbers" and "Line-number cost"):
 1. The fast check, always: count the file's physical lines (a C-speed byte count). When
    lines = 1 + accepted + rejected records, every record took exactly one line and the positions
    with the rejected lines between them give the exact numbers, as before.
