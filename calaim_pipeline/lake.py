@@ -14,7 +14,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 # What validating a plan-month publishes.
-LAKE_TABLES = ("encounter_lines", "encounter_rejects", "rule_results", "members", "providers")
+LAKE_TABLES = (
+    "encounter_lines",
+    "encounter_rejects",
+    "rule_results",
+    "members",
+    "providers",
+    "roster_rejects",
+)
 # Everything the warehouse shows as a view: the validated tables, the submission ledger and the
 # scorecard, each written per plan-month by the step that owns it.
 WAREHOUSE_TABLES = (*LAKE_TABLES, "submissions", "submitted_lines", "dq_scorecard")

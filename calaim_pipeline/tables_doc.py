@@ -38,6 +38,9 @@ DOC = PROJECT_DIR / "docs" / "tables.md"
 SAMPLE_PLAN_LINES = {"CHG": 800}
 SAMPLE_MONTHS = ("2026-08", "2026-09")
 SAMPLE_SEED = 11
+# More defects than the everyday sample (2%), so the page's examples find every kind of row (a
+# rejected roster row's lines, a warning metric) while the reject rate stays under its 10% limit.
+SAMPLE_DEFECT_RATE = 0.08
 
 
 class TablesCatalogError(ValueError):
@@ -222,7 +225,13 @@ def build_sample_warehouse(root: Path, instance=None) -> DataPaths:
 
     root.mkdir(parents=True, exist_ok=True)
     os.environ["CALAIM_DATA_DIR"] = str(root)
-    generate_sample(root, plan_lines=SAMPLE_PLAN_LINES, months=SAMPLE_MONTHS, seed=SAMPLE_SEED)
+    generate_sample(
+        root,
+        plan_lines=SAMPLE_PLAN_LINES,
+        months=SAMPLE_MONTHS,
+        seed=SAMPLE_SEED,
+        defect_rate=SAMPLE_DEFECT_RATE,
+    )
     job = defs().resolve_job_def("plan_month_job")
     quiet = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
     owned = instance is None

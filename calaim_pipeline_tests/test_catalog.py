@@ -89,7 +89,7 @@ def test_a_bad_detail_or_a_when_that_is_no_condition_is_named(tmp_path: Path) ->
         (
             "    stage: claim\n",
             "    stage: claim\n    when: 'true'\n",
-            "rules.38(CLAIM_HAS_REJECTED_LINE): line and ledger rules need 'when'; "
+            "rules.40(CLAIM_HAS_REJECTED_LINE): line and ledger rules need 'when'; "
             "other stages must not have it",
         ),
         (
@@ -111,7 +111,7 @@ def test_a_bad_detail_or_a_when_that_is_no_condition_is_named(tmp_path: Path) ->
         (
             "also: UNITS_INVALID",
             "also: UNITS_INVALD",
-            "rules.38(CLAIM_HAS_REJECTED_LINE).examples.fail.0.also: "
+            "rules.40(CLAIM_HAS_REJECTED_LINE).examples.fail.0.also: "
             "not rule ids of this catalog: UNITS_INVALD",
         ),
         (

@@ -44,10 +44,12 @@ Family = Literal[
     "referential",
 ]
 Severity = Literal["reject", "warn"]
-Stage = Literal["line", "ingest", "claim", "ledger"]
+Stage = Literal["line", "ingest", "claim", "ledger", "roster"]
+Roster = Literal["members", "providers"]
 FAMILIES: tuple[str, ...] = get_args(Family)
 SEVERITIES: tuple[str, ...] = get_args(Severity)
 STAGES: tuple[str, ...] = get_args(Stage)
+ROSTERS: tuple[str, ...] = get_args(Roster)  # the roster files a "roster" stage rule judges
 
 
 class CatalogError(ValueError):
@@ -108,6 +110,7 @@ class Rule(BaseModel):
     when: Text | None = None
     detail: Text | None = None
     examples: Examples | None = None
+    roster: Roster | None = None  # stage "roster": the roster whose rows `when` judges
 
     @property
     def rejects(self) -> bool:
@@ -115,6 +118,14 @@ class Rule(BaseModel):
 
     @model_validator(mode="after")
     def _when_matches_stage(self) -> Rule:
+        if self.stage == "roster":
+            # A roster rule judges one roster's rows with `when`, or (without both) is decided by
+            # the CSV reader for every roster, like ROW_UNPARSEABLE for extracts.
+            if (self.roster is None) != (self.when is None):
+                raise ValueError("a roster rule has both 'roster' and 'when', or neither")
+            return self
+        if self.roster is not None:
+            raise ValueError("only roster rules name a 'roster'")
         if (self.stage in ("line", "ledger")) != (self.when is not None):
             raise ValueError("line and ledger rules need 'when'; other stages must not have it")
         return self
@@ -193,6 +204,19 @@ def load_rules() -> tuple[Rule, ...]:
 
 def rules_by_id() -> dict[str, Rule]:
     return {rule.id: rule for rule in load_rules()}
+
+
+def line_rules() -> tuple[Rule, ...]:
+    """Rules that judge encounter lines (every stage but the rosters' own format rules)."""
+    return tuple(rule for rule in load_rules() if rule.stage != "roster")
+
+
+def roster_rules(roster: str | None = None) -> tuple[Rule, ...]:
+    """Rules that judge roster rows: all of them, or those with `when` for one roster."""
+    rules = [rule for rule in load_rules() if rule.stage == "roster"]
+    if roster is None:
+        return tuple(rules)
+    return tuple(rule for rule in rules if rule.roster == roster)
 
 
 # --- code lists -----------------------------------------------------------------------------

@@ -14,6 +14,8 @@ it can; everything else comes from the one clean baseline at the top of rules.ya
     provider  provider-directory overrides for the billing NPI, or null: it is not listed
     ledger    lines submitted in an earlier month (`context.ledger_month`), for the ledger rules
     raw       text lines appended as they are to the CSV, for ROW_UNPARSEABLE
+    member_raw, provider_raw
+              text lines appended as they are to members.csv / providers.csv (broken roster rows)
     also      other rule ids the example fires besides its own (say so rather than hide it)
 
 Values are text as in an extract, so quote numbers in YAML ('01' is not 1); null is an empty
@@ -32,7 +34,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from calaim_pipeline.ingest.contract import ENCOUNTER_COLUMNS, MEMBER_COLUMNS, PROVIDER_COLUMNS
 
-EXTRA_KEYS = ("member", "provider", "ledger", "raw", "also")
+EXTRA_KEYS = ("member", "provider", "ledger", "raw", "member_raw", "provider_raw", "also")
 MONTH = r"^\d{4}-(0[1-9]|1[0-2])$"
 
 
@@ -80,6 +82,8 @@ class Example(_Strict):
     provider: Provider | None = Field(default_factory=dict)
     ledger: list[Line] = Field(default_factory=list)
     raw: Annotated[list[str], BeforeValidator(_listed)] = Field(default_factory=list)
+    member_raw: Annotated[list[str], BeforeValidator(_listed)] = Field(default_factory=list)
+    provider_raw: Annotated[list[str], BeforeValidator(_listed)] = Field(default_factory=list)
     also: Annotated[list[str], BeforeValidator(_listed)] = Field(default_factory=list)
 
     @model_validator(mode="before")

@@ -23,7 +23,7 @@ from calaim_pipeline import gate, lake
 from calaim_pipeline.ingest.contract import ALWAYS_REQUIRED
 from calaim_pipeline.ingest.landing import PlanMonthDrop, landing_fingerprint
 from calaim_pipeline.ingest.reader import stage_file
-from calaim_pipeline.ingest.rosters import load_rosters
+from calaim_pipeline.ingest.rosters import load_rosters, roster_counts
 from calaim_pipeline.settings import DataPaths, Thresholds
 from calaim_pipeline.sqltext import sql_str
 from calaim_pipeline.submission import ledger
@@ -78,9 +78,15 @@ def _ledger_context(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
 
 
 def _write_rosters(con: duckdb.DuckDBPyConnection, drop: PlanMonthDrop, out: Path) -> None:
+    """Kept roster rows to the lake's members/providers, rejected ones to roster_rejects."""
     head = f"SELECT {sql_str(drop.plan)} AS plan_code, {sql_str(drop.month)} AS extract_month"
-    for table, source in (("members", "members_raw"), ("providers", "providers_raw")):
-        _copy(con, f"{head}, * FROM {source}", out / f"{table}.parquet")
+    for table in ("members", "providers"):
+        _copy(con, f"{head}, * FROM {table}_out", out / f"{table}.parquet")
+    _copy(
+        con,
+        f"{head}, * FROM roster_rejects ORDER BY roster, source_row",
+        out / "roster_rejects.parquet",
+    )
 
 
 def _judgement(
@@ -133,7 +139,7 @@ def run_plan_month(
             stage_file(con, path, index, work_dir, ALWAYS_REQUIRED)
             for index, path in enumerate(drop.encounter_files)
         ]
-        roster_counts = load_rosters(con, drop, work_dir)
+        rosters_read = load_rosters(con, drop, work_dir)
         watch.lap("stage")
         judging.prepare(con, staged_files, paths.lake, drop.plan, drop.month)
         watch.lap("lookups")
@@ -164,8 +170,9 @@ def run_plan_month(
             lake_root=paths.lake,
             out_dir=out,
         )
+        _write_rosters(con, drop, out)
         metrics |= {
-            "rosters": roster_counts,
+            "rosters": roster_counts(con, rosters_read, out),
             "contract_checked_rows": contract_rows,
             "ledger": _ledger_context(con),
             "landing_fingerprint": landed,
@@ -174,7 +181,6 @@ def run_plan_month(
         pq.write_table(
             outputs.rule_results_table(drop.plan, drop.month, metrics), out / "rule_results.parquet"
         )
-        _write_rosters(con, drop, out)
         watch.lap("metrics")
 
         metrics["timings"] = watch.timings

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import date
 from pathlib import Path
 
@@ -18,7 +19,8 @@ import pyarrow as pa
 
 from calaim_pipeline.catalog import Rule, load_rules
 from calaim_pipeline.ingest.contract import ENCOUNTER_COLUMNS
-from calaim_pipeline.ingest.reader import StagedFile, shift_buckets
+from calaim_pipeline.ingest.lines import values_by_line
+from calaim_pipeline.ingest.reader import StagedFile, shift_bucket_table
 from calaim_pipeline.months import month_bounds
 from calaim_pipeline.settings import Thresholds
 from calaim_pipeline.sqltext import sql_str
@@ -41,22 +43,20 @@ def lines_view_sql(staged_files: list[StagedFile]) -> str:
 
 def register_shift_buckets(con: duckdb.DuckDBPyConnection, staged_files: list[StagedFile]) -> None:
     """The lookup that turns a record position into its physical line (see reader.shift_buckets)."""
-    rows = [row for staged in staged_files for row in shift_buckets(staged)]
-    schema = pa.schema(
-        [
-            ("file_index", pa.int64()),
-            ("bucket", pa.int64()),
-            ("base", pa.int64()),
-            ("offsets", pa.list_(pa.int64())),
-        ]
-    )
-    con.register("_shift_buckets", pa.Table.from_pylist(rows, schema=schema))
+    con.register("_shift_buckets", shift_bucket_table(staged_files))
     con.execute("CREATE OR REPLACE TEMP TABLE shift_buckets AS SELECT * FROM _shift_buckets")
 
 
+CLAIM_ID_SHAPE = re.compile(r"[A-Za-z0-9-]{1,38}")
+
+
 def unparseable_rows(staged_files: list[StagedFile]) -> pa.Table:
-    """Unparseable records with a best-effort claim id read from the claim_id column position."""
-    files, lines, raws, errors, claims = [], [], [], [], []
+    """Unparseable records with a best-effort claim id read from the claim_id column position.
+
+    `claim_ids` also holds the claim id of every further physical line of the record (an
+    unterminated quote swallows whole rows): all those claims are held back, so a claim never
+    goes out without a line that sits in a broken record."""
+    files, lines, raws, errors, claims, all_claims = [], [], [], [], [], []
     for staged in staged_files:
         position = staged.claim_id_position
         for row in staged.unparseable:
@@ -66,11 +66,14 @@ def unparseable_rows(staged_files: list[StagedFile]) -> pa.Table:
                 if position is not None and position < len(fields)
                 else None
             )
+            per_line = values_by_line(row["raw_text"], position)
             files.append(staged.path.name)
             lines.append(row["line"])
             raws.append(row["raw_text"])
             errors.append(row["error"])
             claims.append(guess or None)
+            found = {guess} | {v for v in per_line[1:] if v and CLAIM_ID_SHAPE.fullmatch(v)}
+            all_claims.append(sorted(c for c in found if c))
     return pa.table(
         {
             "source_file": pa.array(files, pa.string()),
@@ -78,6 +81,7 @@ def unparseable_rows(staged_files: list[StagedFile]) -> pa.Table:
             "raw_text": pa.array(raws, pa.string()),
             "parse_error": pa.array(errors, pa.string()),
             "claim_id_guess": pa.array(claims, pa.string()),
+            "claim_ids": pa.array(all_claims, pa.list_(pa.string())),
         }
     )
 
@@ -140,7 +144,7 @@ def judge(
         "CREATE OR REPLACE TEMP TABLE rejected_claims AS "
         "SELECT DISTINCT claim_id FROM scratch.verdicts "
         "WHERE len(own_reject_rule_ids) > 0 AND claim_id IS NOT NULL "
-        "UNION SELECT claim_id_guess FROM unparseable WHERE claim_id_guess IS NOT NULL"
+        "UNION SELECT unnest(claim_ids) FROM unparseable"
     )
     con.execute(
         "CREATE OR REPLACE TEMP TABLE rejected_positions AS "

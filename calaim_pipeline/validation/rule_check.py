@@ -101,9 +101,11 @@ def stage_extract(
     plan: str,
     month: str,
     ledger_month: str | None = None,
+    rules: Sequence[Rule] | None = None,
 ) -> None:
     """Write the drop's files under `work` and run them through staging and judging.prepare, so
-    `con` holds every table the judged views need."""
+    `con` holds every table the judged views need. `rules`: the catalog being loaded, if any (the
+    rosters judge their rows with its roster rules rather than load the catalog again)."""
     folder = work / "landing"
     folder.mkdir(parents=True, exist_ok=True)
     encounters = _write_csv(folder / "encounters.csv", ENCOUNTER_COLUMNS, extract.lines)
@@ -116,7 +118,7 @@ def stage_extract(
         providers_file=_write_csv(folder / "providers.csv", PROVIDER_COLUMNS, extract.providers),
     )
     staged = stage_file(con, encounters, 0, work, ALWAYS_REQUIRED)
-    load_rosters(con, drop, work)
+    load_rosters(con, drop, work, rules)
     lake_root = work / "lake"
     if extract.submitted and ledger_month:
         _write_ledger(con, work, lake_root, plan, ledger_month, extract.submitted)
@@ -164,7 +166,7 @@ def compile_problems(
         tempfile.TemporaryDirectory(prefix="calaim-rules-") as tmp,
         closing(small_connection()) as con,
     ):
-        stage_extract(con, Path(tmp), Extract(), COMPILE_PLAN, COMPILE_MONTH)
+        stage_extract(con, Path(tmp), Extract(), COMPILE_PLAN, COMPILE_MONTH, rules=rules)
         judging.create_judged_views(con, thresholds)
         con.execute("CREATE TEMP TABLE judged AS SELECT * FROM flags LIMIT 0")
         return [

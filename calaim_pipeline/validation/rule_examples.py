@@ -50,6 +50,7 @@ class RowOutcome:
     source_row: int  # within the example's own file: the header is line 1
     rule_ids: tuple[str, ...]  # encounter_rejects.rule_ids (empty when the row is accepted)
     warn_rule_ids: tuple[str, ...]
+    file: str = "encounters.csv"  # or members.csv / providers.csv (roster_rejects.rule_ids)
 
     @property
     def fired(self) -> set[str]:
@@ -80,8 +81,13 @@ def _stated(example: Example) -> set[tuple[str, str]]:
     """Identity values the example writes itself, wherever it writes them (raw text included:
     it is read by the contract's column positions, as the header the examples get says)."""
     raw_rows = [
-        dict(zip(ENCOUNTER_COLUMNS, (field.strip() for field in fields), strict=False))
-        for fields in csv.reader(example.raw)
+        dict(zip(columns, (field.strip() for field in fields), strict=False))
+        for columns, texts in (
+            (ENCOUNTER_COLUMNS, example.raw),
+            (MEMBER_COLUMNS, example.member_raw),
+            (PROVIDER_COLUMNS, example.provider_raw),
+        )
+        for fields in csv.reader(texts)
     ]
     rows = [
         *example.lines,
@@ -136,11 +142,15 @@ def _place(example: Example, baseline: ExampleBaseline, number: int) -> _Placed:
 
     extract = Extract(
         lines=[*(line(partial) for partial in example.lines), *example.raw],
-        members=one(baseline.member, MEMBER_COLUMNS, example.member),
-        providers=one(baseline.provider, PROVIDER_COLUMNS, example.provider),
+        members=[*one(baseline.member, MEMBER_COLUMNS, example.member), *example.member_raw],
+        providers=[
+            *one(baseline.provider, PROVIDER_COLUMNS, example.provider),
+            *example.provider_raw,
+        ],
         submitted=[line(partial) for partial in example.ledger],
     )
-    open_quote = any(text.count('"') % 2 for text in example.raw)
+    raws = (*example.raw, *example.member_raw, *example.provider_raw)
+    open_quote = any(text.count('"') % 2 for text in raws)
     return _Placed(extract, identities, ledger=bool(example.ledger), alone=open_quote)
 
 
@@ -203,6 +213,9 @@ def _judge(
             f"SELECT source_row, CAST([] AS VARCHAR[]), warn_rule_ids FROM ({accepted}) "
             "ORDER BY source_row"
         ).fetchall()
+        roster_rows = con.execute(
+            "SELECT roster, source_row, rule_ids FROM roster_rejects ORDER BY roster, source_row"
+        ).fetchall()
     first = 2  # physical line of the batch's first row (after the header)
     for item in batch:
         last = first + item.physical_lines
@@ -212,6 +225,21 @@ def _judge(
             if first <= row < last
         ]
         first = last
+    _roster_outcomes(batch, roster_rows)
+
+
+def _roster_outcomes(batch: list[_Placed], roster_rows: list[tuple]) -> None:
+    """Roster rows an example wrote that went to roster_rejects, as outcomes of that example
+    (each roster row is one physical line: the examples' roster rows are written in batch order)."""
+    for roster in ("members", "providers"):
+        hits = {int(row): tuple(ids) for name, row, ids in roster_rows if name == roster}
+        line = 2
+        for item in batch:
+            rows = item.extract.members if roster == "members" else item.extract.providers
+            for _ in rows:
+                if line in hits:
+                    item.outcomes.append(RowOutcome(line, hits[line], (), f"{roster}.csv"))
+                line += 1
 
 
 def run_examples(
@@ -252,7 +280,9 @@ def example_problems(rule: Rule, outcomes: dict[tuple[str, int], list[RowOutcome
                     f"{rule.id} {kind}[{i}] should {verb}: expected {sorted(expected) or 'no rule'}, "
                     f"fired {sorted(fired) or 'no rule'} (rows: "
                     + "; ".join(
-                        f"line {o.source_row} {sorted(o.fired) or '-'}" for o in outcomes[(kind, i)]
+                        f"{'' if o.file == 'encounters.csv' else o.file + ' '}line {o.source_row} "
+                        f"{sorted(o.fired) or '-'}"
+                        for o in outcomes[(kind, i)]
                     )
                     + ")"
                 )
