@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from calaim_pipeline import filemodes
 from calaim_pipeline.settings import (
     PROJECT_DIR,
     ConfigError,
@@ -22,12 +23,13 @@ def dagster_home() -> Path:
     """DAGSTER_HOME, else <data root>/dagster_home, holding a copy of the project's dagster.yaml
     (refreshed when the project's copy is newer, as `make ui` does)."""
     home = Path(os.environ.get("DAGSTER_HOME") or data_paths().root / "dagster_home").resolve()
-    home.mkdir(parents=True, exist_ok=True)
+    filemodes.ensure_dir(home)
     project_yaml, instance_yaml = PROJECT_DIR / "dagster.yaml", home / "dagster.yaml"
     if project_yaml.is_file() and (
         not instance_yaml.exists() or project_yaml.stat().st_mtime > instance_yaml.stat().st_mtime
     ):
         shutil.copyfile(project_yaml, instance_yaml)
+        filemodes.secure_file(instance_yaml)
     os.environ["DAGSTER_HOME"] = str(home)
     return home
 
@@ -288,8 +290,9 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     try:
+        filemodes.apply_umask()  # everything this command creates: owner-only or the share group
         return args.func(args)
-    except ConfigError as exc:
+    except ConfigError as exc:  # includes a bad CALAIM_SHARE_GROUP
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
 

@@ -13,6 +13,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from calaim_pipeline import filemodes
+
 # What validating a plan-month publishes.
 LAKE_TABLES = ("encounter_lines", "encounter_rejects", "rule_results", "members", "providers")
 # Everything the warehouse shows as a view: the validated tables, the submission ledger and the
@@ -30,8 +32,10 @@ def partition_file(lake: Path, table: str, plan: str, month: str) -> Path:
 
 
 def publish_file(staged: Path, final: Path) -> None:
-    """Move a finished file into place; readers see the old file or the new one, never half."""
-    final.parent.mkdir(parents=True, exist_ok=True)
+    """Move a finished file into place; readers see the old file or the new one, never half.
+    It gets the data root's file mode first (filemodes), whoever wrote it."""
+    filemodes.ensure_dir(final.parent)
+    filemodes.secure_file(staged)
     os.replace(staged, final)
 
 
@@ -39,12 +43,13 @@ def publish_file(staged: Path, final: Path) -> None:
 def staged_path(final: Path) -> Iterator[Path]:
     """A temporary name beside ``final`` to write to; renamed onto ``final`` when the block ends
     without an error, removed when it raises. Readers see the old file or the new one, never half."""
-    final.parent.mkdir(parents=True, exist_ok=True)
+    filemodes.ensure_dir(final.parent)
     fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=".tmp-", suffix=final.suffix)
     os.close(fd)
     staged = Path(tmp)
     try:
         yield staged
+        filemodes.secure_file(staged)
         os.replace(staged, final)
     finally:
         staged.unlink(missing_ok=True)

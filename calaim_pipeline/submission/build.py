@@ -24,7 +24,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from calaim_pipeline import lake
+from calaim_pipeline import filemodes, lake
 from calaim_pipeline.settings import DataPaths, PlansRegistry
 from calaim_pipeline.sqltext import sql_str
 from calaim_pipeline.submission import ledger
@@ -127,7 +127,7 @@ def build_submission(
     if not lines_file.is_file():
         raise FileNotFoundError(f"{plan_code} {month} has not been validated (no encounter_lines)")
     folder = submission_folder(paths, plan_code, month)
-    folder.mkdir(parents=True, exist_ok=True)
+    filemodes.ensure_dir(folder)
     work_dir = paths.work / f"submission_{plan_code}_{month}_{uuid.uuid4().hex[:8]}"
     (work_dir / "spill").mkdir(parents=True, exist_ok=True)
     con = connect(work_dir)
@@ -168,6 +168,7 @@ def build_submission(
                             f"lake has {expected[claim_type][0]} / {expected[claim_type][1]}"
                         )
                     digest, size = ledger.sha256_of(job.out), job.out.stat().st_size
+                    filemodes.secure_file(job.out)
                     os.replace(job.out, folder / name)
                     file_of_type[claim_type] = (name, job.control.isa13)
                     rows.append(

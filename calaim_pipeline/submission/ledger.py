@@ -24,7 +24,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from calaim_pipeline import lake
+from calaim_pipeline import filemodes, lake
 from calaim_pipeline.sqltext import sql_list, sql_str
 
 SUBMISSIONS = "submissions"
@@ -104,7 +104,7 @@ def refuse_if_sent(lake_root: Path, plan: str, month: str) -> None:
 def ledger_lock(lake_root: Path, plan: str) -> Iterator[None]:
     """Exclusive per-plan lock held while the plan's ledger is read and then written."""
     lock_dir = lake_root / "_locks"
-    lock_dir.mkdir(parents=True, exist_ok=True)
+    filemodes.ensure_dir(lock_dir)
     with open(lock_dir / f"ledger-{plan}.lock", "a+") as handle:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
         try:
