@@ -34,6 +34,36 @@ def dagster_home() -> Path:
     return home
 
 
+def recover_before_run() -> None:
+    """Clean what a killed earlier run left (recovery.py), bring files an earlier version wrote to
+    the file-mode policy, and fail the Dagster runs of `calaim` processes that died
+    (stale_runs.py). Prints counts and paths under the data root, never file contents."""
+    import dagster as dg
+
+    from calaim_pipeline.recovery import recover, tighten_modes
+    from calaim_pipeline.stale_runs import fail_dead_runs
+
+    paths = data_paths()
+    recovered = recover(paths)
+    if recovered.anything:
+        print(f"cleaned up after an interrupted run: {recovered.summary()}")
+    if recovered.busy_plans:
+        print(f"left for the run holding them: ledger of {', '.join(recovered.busy_plans)}")
+    tightened = tighten_modes(paths)
+    if tightened:
+        print(f"file modes: {tightened} file(s) and folder(s) made {_mode_words()}")
+    dagster_home()
+    with dg.DagsterInstance.get() as instance:
+        failed = fail_dead_runs(instance)
+    if failed:
+        print(f"marked {len(failed)} run(s) of killed calaim processes failed: {', '.join(failed)}")
+
+
+def _mode_words() -> str:
+    shared = filemodes.policy().gid is not None
+    return f"readable by group {os.environ[filemodes.SHARE_GROUP_ENV]}" if shared else "owner-only"
+
+
 def _selected(value: str, available: list[str], label: str) -> list[str]:
     if value.upper() == "ALL":
         return available
@@ -55,8 +85,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from calaim_pipeline.ingest.landing import landed_plan_months
     from calaim_pipeline.lake import read_metrics
     from calaim_pipeline.plan_month_checks import evaluate_all, top_rules
+    from calaim_pipeline.stale_runs import owner_tags
     from calaim_pipeline.submission import ledger
 
+    recover_before_run()
     paths = data_paths()
     plans = load_plans().codes
     landed, refused = landed_plan_months(paths, plans)
@@ -99,6 +131,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 instance=instance,
                 raise_on_error=False,
                 run_config=quiet,
+                tags=owner_tags(),  # lets a later run fail this one if the process is killed
             )
             elapsed = time.perf_counter() - started
             metrics = (
@@ -157,6 +190,7 @@ def cmd_mark_sent(args: argparse.Namespace) -> int:
 
     from calaim_pipeline.definitions import defs
     from calaim_pipeline.defs.partitions import plan_month_key
+    from calaim_pipeline.stale_runs import owner_tags
 
     _selected(args.plan, load_plans().codes, "plan")
     dagster_home()
@@ -171,6 +205,7 @@ def cmd_mark_sent(args: argparse.Namespace) -> int:
             instance=instance,
             raise_on_error=False,
             run_config=config,
+            tags=owner_tags(),
         )
     if not result.success:
         print(f"not marked sent: {_failure_message(result)}", file=sys.stderr)

@@ -10,9 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import os
-import shutil
 import time
-import uuid
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -22,7 +20,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from calaim_pipeline import lake
+from calaim_pipeline import lake, recovery
 from calaim_pipeline.catalog import load_rules
 from calaim_pipeline.ingest.contract import (
     ALWAYS_REQUIRED,
@@ -219,9 +217,13 @@ def run_plan_month(
     file cannot be read at all (or ContractViolation); then nothing in the lake changes."""
     ledger.refuse_if_sent(paths.lake, drop.plan, drop.month)
     watch = _Stopwatch()
-    work_dir = paths.work / f"{drop.plan}_{drop.month}_{uuid.uuid4().hex[:8]}"
-    (work_dir / "spill").mkdir(parents=True, exist_ok=True)
-    con = connect(work_dir)
+    work = recovery.WorkFolder(paths, f"{drop.plan}_{drop.month}")
+    work_dir = work.path
+    try:
+        con = connect(work_dir)
+    except BaseException:
+        work.remove()  # staging holds member data: removed on every path
+        raise
     try:
         staged_files = [
             stage_file(con, path, index, work_dir, ALWAYS_REQUIRED)
@@ -268,4 +270,4 @@ def run_plan_month(
         return PlanMonthResult(drop.plan, drop.month, metrics, watch.timings)
     finally:
         con.close()
-        shutil.rmtree(work_dir, ignore_errors=True)
+        work.remove()
