@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -46,7 +47,11 @@ def _lines_files(lake_root: Path, plan: str, month: str) -> tuple[Path, Path]:
 
 def _backup(source: Path, backup: Path) -> None:
     backup.unlink(missing_ok=True)
-    os.link(source, backup)  # a second name for the same file: instant, and survives the rename
+    try:
+        os.link(source, backup)  # a second name for the same file: instant, survives the rename
+    except OSError:  # a file system without hard links: a copy, renamed into place when whole
+        with lake.staged_path(backup) as staged:
+            shutil.copyfile(source, staged)
 
 
 def _ledger_file_names(lake_root: Path, plan: str, month: str) -> set[str] | None:
