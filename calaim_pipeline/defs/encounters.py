@@ -4,7 +4,7 @@ from typing import Any
 
 import dagster as dg
 
-from calaim_pipeline import gate, warehouse
+from calaim_pipeline import gate, recovery, warehouse
 from calaim_pipeline.ingest.landing import LandingError, find_drop
 from calaim_pipeline.ingest.reader import ExtractFileError
 from calaim_pipeline.plan_month_checks import PLAN_MONTH_CHECKS, CheckOutcome, evaluate_and_record
@@ -139,6 +139,10 @@ def check_results(outcomes: list[CheckOutcome]) -> list[dg.AssetCheckResult]:
 def validate_plan_month(context: dg.AssetExecutionContext):
     plan, month = plan_and_month(context)
     paths = data_paths()
+    # What a killed earlier run left (staging with member data, temp files, a half-built month).
+    recovered = recovery.recover(paths)
+    if recovered.anything:
+        context.log.warning(f"cleaned up after an interrupted run: {recovered.summary()}")
     try:
         drop = find_drop(paths, plan, month, load_plans().codes)
         context.log.info(f"{plan} {month}: {len(drop.encounter_files)} encounter file(s)")

@@ -8,9 +8,7 @@ unparseable rows and the distinct code values.
 from __future__ import annotations
 
 import os
-import shutil
 import time
-import uuid
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -19,7 +17,7 @@ from typing import Any
 import duckdb
 import pyarrow.parquet as pq
 
-from calaim_pipeline import gate, lake
+from calaim_pipeline import gate, lake, recovery
 from calaim_pipeline.ingest.contract import ALWAYS_REQUIRED
 from calaim_pipeline.ingest.landing import PlanMonthDrop, landing_fingerprint
 from calaim_pipeline.ingest.reader import stage_file
@@ -131,9 +129,13 @@ def run_plan_month(
     # Taken before reading: a file that changes during the run makes the next sensor tick differ.
     landed = landing_fingerprint(drop.files)
     inputs = gate.input_digests(list(drop.files))
-    work_dir = paths.work / f"{drop.plan}_{drop.month}_{uuid.uuid4().hex[:8]}"
-    (work_dir / "spill").mkdir(parents=True, exist_ok=True)
-    con = connect(work_dir)
+    work = recovery.WorkFolder(paths, f"{drop.plan}_{drop.month}")
+    work_dir = work.path
+    try:
+        con = connect(work_dir)
+    except BaseException:
+        work.remove()  # staging holds member data: removed on every path
+        raise
     try:
         staged_files = [
             stage_file(con, path, index, work_dir, ALWAYS_REQUIRED)
@@ -189,4 +191,4 @@ def run_plan_month(
         return PlanMonthResult(drop.plan, drop.month, metrics, watch.timings)
     finally:
         con.close()
-        shutil.rmtree(work_dir, ignore_errors=True)
+        work.remove()
