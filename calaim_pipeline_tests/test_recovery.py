@@ -102,6 +102,17 @@ def _x12(paths: DataPaths, name: str) -> Path:
     return paths.submissions / PLAN / MONTH / name
 
 
+JUDGEMENT = "j-test"
+
+
+def _judged_and_passed(paths: DataPaths) -> None:
+    """The gate's records of a month whose checks passed on judgement JUDGEMENT (gate.py)."""
+    from calaim_pipeline import gate
+
+    lake.write_json_atomic(lake.metrics_path(paths.lake, PLAN, MONTH), {"judgement_id": JUDGEMENT})
+    gate.record_checks(paths.lake, PLAN, MONTH, JUDGEMENT, [])
+
+
 def _write_build(paths: DataPaths, names: list[str], tag: str, *, commit_point: bool) -> None:
     """What a build writes: 837 files, submitted_lines, manifest, and (commit) submissions."""
     for name in names:
@@ -119,6 +130,7 @@ def _write_build(paths: DataPaths, names: list[str], tag: str, *, commit_point: 
                     "status": ledger.BUILT,
                     "sha256": ledger.sha256_of(_x12(paths, n)),
                     "created_at": "2026-10-01T00:00:00+00:00",
+                    "judgement_id": JUDGEMENT,
                 }
                 for n in names
             ],
@@ -186,6 +198,7 @@ def test_interrupted_rebuild_ends_as_one_whole_build(tmp_path, committed):
         "manifest": tag,
         "backups": [],
     }
+    _judged_and_passed(paths)
     ledger.mark_sent(paths.lake, paths.submissions, PLAN, MONTH, "reviewer")  # now allowed
 
 

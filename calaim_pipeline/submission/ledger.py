@@ -262,6 +262,7 @@ def mark_sent(
     if not reviewed_by.strip():
         raise LedgerError("say who reviewed the files (reviewed_by)")
     with ledger_lock(lake_root, plan):
+        _refuse_if_build_interrupted(submissions_root / plan / month, plan, month)
         try:
             judged = gate.require_passed(lake_root, plan, month)
         except gate.GateError as exc:
@@ -271,7 +272,6 @@ def mark_sent(
             raise LedgerError(f"{plan} {month} has no built submission files to mark sent")
         table = pq.read_table(path)
         rows = table.to_pylist()
-        _refuse_if_build_interrupted(submissions_root / plan / month, plan, month)
         if rows[0]["status"] == SENT:
             raise LedgerError(f"{plan} {month} was already marked sent on {rows[0]['sent_at']}")
         built_from = rows[0].get("judgement_id")
