@@ -6,6 +6,9 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := python3
 UV = $(shell ./scripts/bootstrap-uv.sh)
 DATA ?= $(if $(CALAIM_DATA_DIR),$(CALAIM_DATA_DIR),data)
+# What the Dagster processes create under the data root is owner-only, or readable by the group
+# CALAIM_SHARE_GROUP names (calaim_pipeline/filemodes.py; `calaim` sets the same umask itself).
+UMASK = $(if $(CALAIM_SHARE_GROUP),027,077)
 
 .PHONY: setup system-deps run sample ui ui-readonly ui-home test test-fast lint format bench rules-doc clean
 
@@ -26,22 +29,23 @@ run: sample
 # (<data root>/dagster_home). The instance settings follow the project's dagster.yaml when it is
 # newer than the instance's copy. Loopback only; PORT=3917 make ui for another port.
 # Ctrl-C (or SIGTERM to make) stops it with every process it started: calaim_pipeline.ui_server
-# runs it in its own process group and stops the whole group.
+# runs it in its own process group and stops the whole group (`exec`: make's SIGTERM must reach uv
+# and the wrapper, not a shell that would die and leave them running).
 UI_SERVER = $(UV) run python -m calaim_pipeline.ui_server
 ui: setup ui-home
-	DAGSTER_HOME="$(abspath $(DATA))/dagster_home" CALAIM_DATA_DIR="$(abspath $(DATA))" \
+	umask $(UMASK) && exec env DAGSTER_HOME="$(abspath $(DATA))/dagster_home" CALAIM_DATA_DIR="$(abspath $(DATA))" \
 	  $(UI_SERVER) dagster dev -w workspace.yaml -h 127.0.0.1 -p $${PORT:-3000}
 
 # Read-only webserver for compliance reviewers: every page, partition and check result, but no
 # launching, re-executing, backfilling or turning schedules and sensors on or off. No daemon: the
 # schedule and sensor keep running wherever `make ui` (or production) runs the daemon.
 ui-readonly: setup ui-home
-	DAGSTER_HOME="$(abspath $(DATA))/dagster_home" CALAIM_DATA_DIR="$(abspath $(DATA))" \
+	umask $(UMASK) && exec env DAGSTER_HOME="$(abspath $(DATA))/dagster_home" CALAIM_DATA_DIR="$(abspath $(DATA))" \
 	  $(UI_SERVER) dagster-webserver --read-only -w workspace.yaml -h 127.0.0.1 -p $${PORT:-3000}
 
 ui-home:
-	mkdir -p "$(DATA)/dagster_home"
-	cp -u dagster.yaml "$(DATA)/dagster_home/dagster.yaml"
+	umask $(UMASK) && mkdir -p "$(DATA)/dagster_home"
+	umask $(UMASK) && cp -u dagster.yaml "$(DATA)/dagster_home/dagster.yaml"
 
 # chromium and postgresql come from Debian; the script installs them when missing.
 system-deps:

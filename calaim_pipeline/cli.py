@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from calaim_pipeline import filemodes
 from calaim_pipeline.settings import (
     PROJECT_DIR,
     ConfigError,
@@ -30,14 +31,45 @@ def dagster_home() -> Path:
     """DAGSTER_HOME, else <data root>/dagster_home, holding a copy of the project's dagster.yaml
     (refreshed when the project's copy is newer, as `make ui` does)."""
     home = Path(os.environ.get("DAGSTER_HOME") or data_paths().root / "dagster_home").resolve()
-    home.mkdir(parents=True, exist_ok=True)
+    filemodes.ensure_dir(home)
     project_yaml, instance_yaml = PROJECT_DIR / "dagster.yaml", home / "dagster.yaml"
     if project_yaml.is_file() and (
         not instance_yaml.exists() or project_yaml.stat().st_mtime > instance_yaml.stat().st_mtime
     ):
         shutil.copyfile(project_yaml, instance_yaml)
+        filemodes.secure_file(instance_yaml)
     os.environ["DAGSTER_HOME"] = str(home)
     return home
+
+
+def recover_before_run() -> None:
+    """Clean what a killed earlier run left (recovery.py), bring files an earlier version wrote to
+    the file-mode policy, and fail the Dagster runs of `calaim` processes that died
+    (stale_runs.py). Prints counts and paths under the data root, never file contents."""
+    import dagster as dg
+
+    from calaim_pipeline.recovery import recover, tighten_modes
+    from calaim_pipeline.stale_runs import fail_dead_runs
+
+    paths = data_paths()
+    recovered = recover(paths)
+    if recovered.anything:
+        print(f"cleaned up after an interrupted run: {recovered.summary()}")
+    if recovered.busy_plans:
+        print(f"left for the run holding them: ledger of {', '.join(recovered.busy_plans)}")
+    tightened = tighten_modes(paths)
+    if tightened:
+        print(f"file modes: {tightened} file(s) and folder(s) made {_mode_words()}")
+    dagster_home()
+    with dg.DagsterInstance.get() as instance:
+        failed = fail_dead_runs(instance)
+    if failed:
+        print(f"marked {len(failed)} run(s) of killed calaim processes failed: {', '.join(failed)}")
+
+
+def _mode_words() -> str:
+    shared = filemodes.policy().gid is not None
+    return f"readable by group {os.environ[filemodes.SHARE_GROUP_ENV]}" if shared else "owner-only"
 
 
 class UsageError(ValueError):
@@ -96,6 +128,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     plans = load_plans().codes
     chosen_plans = _selected(args.plan, plans, "plan")
     chosen_months = _months(args.month)
+    recover_before_run()  # after the arguments: a bad value changes nothing
     landed, refused = landed_plan_months(paths, plans)
     for message in refused:
         print(f"refused: {message}", file=sys.stderr)
@@ -144,6 +177,7 @@ def _run_plan_months(
     from calaim_pipeline.console.summary import LABELS
     from calaim_pipeline.defs.partitions import plan_month_key
     from calaim_pipeline.lake import read_metrics
+    from calaim_pipeline.stale_runs import owner_tags
     from calaim_pipeline.submission import ledger
 
     outcomes = []
@@ -166,6 +200,7 @@ def _run_plan_months(
             raise_on_error=False,
             run_config=console_run_config(verbose),
             run_id=run_id,
+            tags=owner_tags(),  # lets a later run fail this one if the process is killed
         )
         outcome = outcome_of(result, paths, plan, month, time.perf_counter() - started)
         outcomes.append(outcome)
@@ -191,6 +226,7 @@ def cmd_mark_sent(args: argparse.Namespace) -> int:
     from calaim_pipeline.console.outcomes import failure_message
     from calaim_pipeline.definitions import defs
     from calaim_pipeline.defs.partitions import plan_month_key
+    from calaim_pipeline.stale_runs import owner_tags
 
     _selected(args.plan, load_plans().codes, "plan")
     _months(args.month, allow_all=False)
@@ -206,6 +242,7 @@ def cmd_mark_sent(args: argparse.Namespace) -> int:
             instance=instance,
             raise_on_error=False,
             run_config=config,
+            tags=owner_tags(),
         )
     if not result.success:
         reason = failure_message(result, args.plan, args.month).removeprefix("not marked sent: ")
@@ -336,11 +373,12 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     try:
+        filemodes.apply_umask()  # everything this command creates: owner-only or the share group
         return args.func(args)
     except UsageError as exc:
         print(f"calaim {args.command}: {exc}", file=sys.stderr)
         return 2
-    except ConfigError as exc:
+    except ConfigError as exc:  # includes a bad CALAIM_SHARE_GROUP
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
 

@@ -13,6 +13,7 @@ STAGE_NOTE = {
     "ingest": " (decided while reading the file)",
     "claim": " (decided after the line rules)",
     "ledger": " (compared with the submission ledger of the plan's other months)",
+    "roster": " (judges a roster row; the row goes to `roster_rejects`)",
 }
 
 
@@ -28,7 +29,9 @@ def rules_page() -> str:
         "Generated from `calaim_pipeline/catalog/rules.yaml` by `calaim rules-doc`; do not edit by hand.",
         "A row failing a **reject** rule is quarantined in `encounter_rejects` with the rule id in",
         "`rule_ids`; a **warn** rule keeps the row and lists the id in `warn_rule_ids`. When any line of a",
-        "claim is rejected, its other lines are rejected with `CLAIM_HAS_REJECTED_LINE`.",
+        "claim is rejected, its other lines are rejected with `CLAIM_HAS_REJECTED_LINE`. Roster rules",
+        "judge the rows of `members.csv` and `providers.csv`: a failing row is kept out of `members` /",
+        "`providers` and lands in `roster_rejects` with its file, line and rule ids.",
         "",
     ]
     for family in FAMILIES:

@@ -13,8 +13,17 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from calaim_pipeline import filemodes, owner
+
 # What validating a plan-month publishes.
-LAKE_TABLES = ("encounter_lines", "encounter_rejects", "rule_results", "members", "providers")
+LAKE_TABLES = (
+    "encounter_lines",
+    "encounter_rejects",
+    "rule_results",
+    "members",
+    "providers",
+    "roster_rejects",
+)
 # Everything the warehouse shows as a view: the validated tables, the submission ledger and the
 # scorecard, each written per plan-month by the step that owns it.
 WAREHOUSE_TABLES = (*LAKE_TABLES, "submissions", "submitted_lines", "dq_scorecard")
@@ -30,24 +39,31 @@ def partition_file(lake: Path, table: str, plan: str, month: str) -> Path:
 
 
 def publish_file(staged: Path, final: Path) -> None:
-    """Move a finished file into place; readers see the old file or the new one, never half."""
-    final.parent.mkdir(parents=True, exist_ok=True)
+    """Move a finished file into place; readers see the old file or the new one, never half.
+    It gets the data root's file mode first (filemodes), whoever wrote it."""
+    filemodes.ensure_dir(final.parent)
+    filemodes.secure_file(staged)
     os.replace(staged, final)
 
 
 @contextmanager
 def staged_path(final: Path) -> Iterator[Path]:
     """A temporary name beside ``final`` to write to; renamed onto ``final`` when the block ends
-    without an error, removed when it raises. Readers see the old file or the new one, never half."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=".tmp-", suffix=final.suffix)
+    without an error, removed when it raises. Readers see the old file or the new one, never half.
+
+    The name carries this process's owner token (owner.py), so the clean-up at the start of a later
+    run removes it only if this process died; DuckDB's own ``tmp_<name>`` is removed with it."""
+    filemodes.ensure_dir(final.parent)
+    fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=owner.temp_prefix(), suffix=final.suffix)
     os.close(fd)
     staged = Path(tmp)
     try:
         yield staged
+        filemodes.secure_file(staged)
         os.replace(staged, final)
     finally:
         staged.unlink(missing_ok=True)
+        staged.with_name(f"tmp_{staged.name}").unlink(missing_ok=True)
 
 
 def write_text_atomic(path: Path, text: str) -> None:

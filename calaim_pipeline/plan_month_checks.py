@@ -94,16 +94,73 @@ def _rows_reconcile(m: dict, t: Thresholds) -> _Verdict:
     )
 
 
+ROSTER_FIELDS = ("file", "rows_read", "kept", "rejected", "unparseable")
+
+
+def _rosters(m: dict) -> dict[str, dict] | None:
+    """The per-roster counts, or None for metrics written before rosters were reconciled."""
+    rosters = m.get("rosters") or {}
+    if not all(isinstance(r, dict) and "reconciles" in r for r in rosters.values()) or not rosters:
+        return None
+    return rosters
+
+
 def _files_readable(m: dict, t: Thresholds) -> _Verdict:
     unparseable = m["unparseable"]
+    rosters = _rosters(m) or {}
+    roster_bad = sum(r["unparseable"] for r in rosters.values())
+    roster_note = (
+        "; roster rows unparseable: "
+        + ", ".join(f"{r['file']} {r['unparseable']}" for r in rosters.values() if r["unparseable"])
+        + " (in roster_rejects)"
+        if roster_bad
+        else ""
+    )
     return _outcome(
         True,
-        f"{len(m['files'])} file(s) parsed with all required columns; {unparseable} unparseable row(s) quarantined",
+        f"{len(m['files'])} file(s) and {len(rosters)} roster(s) parsed with all required columns; "
+        f"{unparseable} unparseable row(s) quarantined{roster_note}",
         files=[
             {k: f[k] for k in ("file", "format", "rows_read", "unparseable", "extra_columns")}
             for f in m["files"]
         ],
+        rosters=[
+            {k: r[k] for k in ("file", "rows_read", "unparseable", "extra_columns") if k in r}
+            for r in rosters.values()
+        ],
         examples=m["rule_examples"].get("ROW_UNPARSEABLE", [])[:EXAMPLES],
+        roster_unparseable_lines={
+            r["file"]: r.get("unparseable_lines", [])[:EXAMPLES]
+            for r in rosters.values()
+            if r["unparseable"]
+        },
+    )
+
+
+def _rosters_reconcile(m: dict, t: Thresholds) -> _Verdict:
+    """Roster rows read = kept + rejected, per roster file: a roster row never vanishes."""
+    rosters = _rosters(m)
+    if rosters is None:
+        return _outcome(
+            False,
+            "no roster counts in the metrics (judged by an older version): re-run the month",
+        )
+    bad = [r["file"] for r in rosters.values() if not r["reconciles"]]
+    rejected = sum(r["rejected"] for r in rosters.values())
+    summary = (
+        f"counts do not reconcile for {bad}"
+        if bad
+        else "every roster: rows read = kept + rejected"
+        + (f"; {rejected} roster row(s) rejected (see roster_rejects)" if rejected else "")
+    )
+    return _outcome(
+        not bad,
+        summary,
+        rosters=[{k: r[k] for k in ROSTER_FIELDS} for r in rosters.values()],
+        rule_counts={r["file"]: r["rule_counts"] for r in rosters.values() if r["rule_counts"]},
+        rejected_lines={
+            r["file"]: r["example_lines"] for r in rosters.values() if r["example_lines"]
+        },
     )
 
 
@@ -254,7 +311,16 @@ PLAN_MONTH_CHECKS: tuple[PlanMonthCheck, ...] = (
         "rows_reconcile", "ERROR", "Rows read = accepted + rejected, per file.", _rows_reconcile
     ),
     PlanMonthCheck(
-        "files_readable", "ERROR", "Every file parsed with its required columns.", _files_readable
+        "files_readable",
+        "ERROR",
+        "Every file and roster parsed with its required columns.",
+        _files_readable,
+    ),
+    PlanMonthCheck(
+        "rosters_reconcile",
+        "ERROR",
+        "Roster rows read = kept + rejected, per roster file (members.csv, providers.csv).",
+        _rosters_reconcile,
     ),
     PlanMonthCheck(
         "reject_rate", "ERROR", "Rejected lines at most the configured share.", _reject_rate

@@ -18,13 +18,15 @@ import os
 import sys
 import tempfile
 import textwrap
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Annotated, Any
 
 import duckdb
 import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from calaim_pipeline.catalog import format_problems, validation_problems
 from calaim_pipeline.lake import WAREHOUSE_TABLES
 from calaim_pipeline.settings import PROJECT_DIR, DataPaths
 
@@ -42,108 +44,85 @@ SAMPLE_SEED = 42
 
 
 class TablesCatalogError(ValueError):
-    """tables.yaml is malformed: the message names the table and key."""
+    """tables.yaml is malformed: the message names the file, then the table and key."""
 
 
-@dataclass(frozen=True)
-class Example:
-    title: str
-    sql: str
-    returns_rows: bool
+def _prose(value: Any) -> Any:
+    return " ".join(value.split()) if isinstance(value, str) else value
 
 
-@dataclass(frozen=True)
-class Table:
-    name: str
-    grain: str
-    description: str
-    columns: dict[str, str]  # name -> description (shared descriptions resolved)
-    examples: tuple[Example, ...]
+def _stripped(value: Any) -> Any:
+    return value.strip() if isinstance(value, str) else value
 
 
-@dataclass(frozen=True)
-class TablesCatalog:
-    intro: str
-    shared_columns: dict[str, str]
-    tables: dict[str, Table]
-    examples: tuple[Example, ...]  # queries across tables
+def _empty_is_none(value: Any) -> Any:
+    return () if value is None else value
 
 
-def _text(value: object, where: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise TablesCatalogError(f"{CATALOG.name}: {where} must be non-empty text")
-    return " ".join(value.split())
+Prose = Annotated[str, Field(min_length=1), BeforeValidator(_prose)]
 
 
-def _examples(raw: object, where: str) -> tuple[Example, ...]:
-    if raw is None:
-        return ()
-    if not isinstance(raw, list):
-        raise TablesCatalogError(f"{CATALOG.name}: {where} must be a list")
-    out = []
-    for i, item in enumerate(raw):
-        here = f"{where}[{i}]"
-        if not isinstance(item, dict) or set(item) - {"title", "sql", "returns_rows"}:
-            raise TablesCatalogError(f"{CATALOG.name}: {here} takes title, sql, returns_rows")
-        sql = item.get("sql")
-        if not isinstance(sql, str) or not sql.strip():
-            raise TablesCatalogError(f"{CATALOG.name}: {here}.sql must be non-empty text")
-        out.append(
-            Example(
-                _text(item.get("title"), f"{here}.title"),
-                sql.strip(),
-                bool(item.get("returns_rows", True)),
-            )
-        )
-    return tuple(out)
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def parse_catalog(raw: dict) -> TablesCatalog:
-    if not isinstance(raw, dict) or set(raw) - {"intro", "shared_columns", "tables", "examples"}:
-        raise TablesCatalogError(
-            f"{CATALOG.name}: top level takes intro, shared_columns, tables, examples"
-        )
-    shared = {
-        name: _text(text, f"shared_columns.{name}")
-        for name, text in (raw.get("shared_columns") or {}).items()
-    }
-    tables = {}
-    for name, spec in (raw.get("tables") or {}).items():
-        if not isinstance(spec, dict) or set(spec) - {
-            "grain",
-            "description",
-            "columns",
-            "examples",
-        }:
-            raise TablesCatalogError(
-                f"{CATALOG.name}: tables.{name} takes grain, description, columns, examples"
-            )
+class Example(_Strict):
+    title: Prose
+    sql: Annotated[str, Field(min_length=1), BeforeValidator(_stripped)]
+    returns_rows: bool = True  # the query must return rows on the sample
+
+
+Examples = Annotated[tuple[Example, ...], BeforeValidator(_empty_is_none)]
+
+
+class Table(_Strict):
+    name: str = ""  # its key under `tables`, filled in by parse_catalog
+    grain: Prose
+    description: Prose
+    # name -> description; after parse_catalog every value is text (shared ones resolved)
+    columns: Annotated[dict[str, Prose | None], BeforeValidator(lambda v: v or {})] = {}
+    examples: Examples = ()
+
+
+class TablesCatalog(_Strict):
+    intro: Prose
+    shared_columns: Annotated[dict[str, Prose], BeforeValidator(lambda v: v or {})] = {}
+    tables: Annotated[dict[str, Table], BeforeValidator(lambda v: v or {})] = {}
+    examples: Examples = ()  # queries across tables
+
+
+def parse_catalog(raw: Any, path: Path = CATALOG) -> TablesCatalog:
+    """Validate tables.yaml's content; a column left empty takes its shared_columns text."""
+    try:
+        catalog = TablesCatalog.model_validate(raw)
+    except ValidationError as exc:
+        problems = validation_problems(exc, raw)
+        raise TablesCatalogError(format_problems(path, "tables catalog", problems)) from None
+    tables, problems = {}, []
+    for name, table in catalog.tables.items():
         columns = {}
-        for column, text in (spec.get("columns") or {}).items():
-            if text is None:  # described once under shared_columns
-                if column not in shared:
-                    raise TablesCatalogError(
-                        f"{CATALOG.name}: tables.{name}.columns.{column} has no description "
-                        "and no shared_columns entry"
+        for column, text in table.columns.items():
+            columns[column] = text if text is not None else catalog.shared_columns.get(column)
+            if columns[column] is None:
+                problems.append(
+                    (
+                        f"tables.{name}.columns.{column}",
+                        "no description and no shared_columns entry",
                     )
-                columns[column] = shared[column]
-            else:
-                columns[column] = _text(text, f"tables.{name}.columns.{column}")
-        tables[name] = Table(
-            name,
-            _text(spec.get("grain"), f"tables.{name}.grain"),
-            _text(spec.get("description"), f"tables.{name}.description"),
-            columns,
-            _examples(spec.get("examples"), f"tables.{name}.examples"),
-        )
-    return TablesCatalog(
-        _text(raw.get("intro"), "intro"), shared, tables, _examples(raw.get("examples"), "examples")
-    )
+                )
+        tables[name] = table.model_copy(update={"name": name, "columns": columns})
+    if problems:
+        raise TablesCatalogError(format_problems(path, "tables catalog", problems))
+    return catalog.model_copy(update={"tables": tables})
 
 
 @cache
 def load_catalog(path: Path = CATALOG) -> TablesCatalog:
-    return parse_catalog(yaml.safe_load(path.read_text(encoding="utf-8")))
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise TablesCatalogError(f"{path}: cannot be read as YAML: {exc}") from None
+    return parse_catalog(raw, path)
 
 
 def described_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str]]:

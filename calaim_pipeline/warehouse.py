@@ -23,6 +23,7 @@ from pathlib import Path
 
 import duckdb
 
+from calaim_pipeline import filemodes
 from calaim_pipeline.lake import WAREHOUSE_TABLES
 from calaim_pipeline.settings import DataPaths
 
@@ -62,7 +63,9 @@ def _journal_write_session(path: Path, started: tuple[float, float], ended: tupl
         "end_monotonic": ended[1],
     }
     line = (json.dumps(record, sort_keys=True) + "\n").encode()
-    fd = os.open(writer_journal(path), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = os.open(
+        writer_journal(path), os.O_WRONLY | os.O_APPEND | os.O_CREAT, filemodes.policy().file_mode
+    )
     try:
         os.write(fd, line)
     finally:
@@ -79,7 +82,7 @@ def open_warehouse(
     path: Path, *, read_only: bool, wait_seconds: float = LOCK_WAIT_SECONDS
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open the warehouse, waiting (jittered backoff) while another process holds a conflicting lock."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    filemodes.ensure_dir(path.parent)
     deadline = time.monotonic() + wait_seconds
     delay = 0.05
     while True:
@@ -100,6 +103,8 @@ def open_warehouse(
     finally:
         con.close()
         if not read_only:
+            if path.is_file() and path.stat().st_uid == os.geteuid():
+                filemodes.secure_file(path)  # DuckDB creates it by the umask alone
             _journal_write_session(path, started, (time.time(), time.monotonic()))
 
 

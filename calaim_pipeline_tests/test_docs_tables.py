@@ -23,8 +23,9 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
-def warehouse(tmp_path_factory):
-    """A read-only connection to a warehouse built from the sample through the real Dagster job."""
+def sample(tmp_path_factory):
+    """The sample's data root, built through the real Dagster job, and a read-only connection to
+    its warehouse."""
     base = tmp_path_factory.mktemp("tables_doc")
     home = base / "home"
     home.mkdir()
@@ -34,9 +35,14 @@ def warehouse(tmp_path_factory):
             paths = tables_doc.build_sample_warehouse(base / "data", instance=instance)
         con = duckdb.connect(str(paths.warehouse), read_only=True)
         try:
-            yield con
+            yield paths, con
         finally:
             con.close()
+
+
+@pytest.fixture(scope="module")
+def warehouse(sample):
+    return sample[1]
 
 
 def test_every_warehouse_table_is_a_view_and_in_the_catalog(warehouse):
@@ -217,3 +223,45 @@ def test_warehouse_page_examples_are_catalog_examples():
     queries = [q for q in doc_queries("docs/warehouse.md") if "LIMIT 5" not in q]
     assert queries, "docs/warehouse.md lost its example queries"
     assert [q for q in queries if _normal(q) not in catalog] == []
+
+
+def test_the_guides_quote_what_the_sample_shows(sample):
+    """The numbers the compliance guide and the README quote for the sample's failing and warning
+    months are the sample's own (the sample is `make run`'s CHG): a generator change that moves
+    them fails here, not in front of a new user. The summary line quoted is what `calaim run`
+    prints for the month."""
+    import io
+
+    from calaim_pipeline.console.outcomes import judged_outcome
+    from calaim_pipeline.console.summary import print_summary
+    from calaim_pipeline.lake import read_metrics
+    from calaim_pipeline.plan_month_checks import top_rules
+
+    paths, _ = sample
+    guide = (PROJECT_DIR / "docs" / "compliance.md").read_text(encoding="utf-8")
+    flat = " ".join(guide.split())
+    readme = " ".join((PROJECT_DIR / "README.md").read_text(encoding="utf-8").split())
+
+    failing = judged_outcome("CHG", "2026-09", read_metrics(paths.lake, "CHG", "2026-09"), "")
+    (reject_rate,) = failing.blocking
+    assert reject_rate.name == "reject_rate"
+    assert reject_rate.summary in flat  # e.g. "296 of 2000 lines rejected (14.80%; limit 10.00%)"
+    percent = re.search(r"\((\d+\.\d+%);", reject_rate.summary).group(1)
+    assert f"{percent} of lines rejected" in readme
+    top = top_rules(failing.metrics, limit=1)[0]
+    example = top["examples"][0]
+    assert f"`{top['rule_id']}` ({top['rows']} lines)" in flat
+    assert f"{example['claim_id']} @ {example['file']}:{example['line']}" in flat
+    assert f"here: {top['rows']} lines with non-billable" in flat
+    printed = io.StringIO()
+    print_summary([failing], out=printed)
+    row = next(line for line in printed.getvalue().splitlines() if line.startswith("CHG "))
+    assert [line for line in guide.splitlines() if line.startswith("CHG      2026-09")] == [row]
+
+    warning = judged_outcome("CHG", "2026-08", read_metrics(paths.lake, "CHG", "2026-08"), "")
+    assert warning.status == "warned" and "duplicates" in [c.name for c in warning.warnings]
+    for check in warning.warnings:
+        assert f"`{check.name}`" in flat  # every warning of the month is named in the guide
+    duplicates = next(c for c in warning.warnings if c.name == "duplicates")
+    share = re.search(r"\((\d+\.\d+%; limit [\d.]+%)\)", duplicates.summary).group(1)
+    assert share in flat

@@ -61,6 +61,10 @@ def test_instance_profiles_are_valid_and_agree(tmp_path, monkeypatch):
         == limits[1]
         == [{"key": PLAN_TAG, "value": {"applyLimitPerUniqueValue": True}, "limit": 1}]
     )
+    # Runs stuck STARTED/STARTING/CANCELING are failed the same way locally and in production.
+    monitoring = [p["run_monitoring"] for p in profiles.values()]
+    assert monitoring[0] == monitoring[1] and monitoring[0]["enabled"] is True
+    assert monitoring[0]["max_runtime_seconds"] > 0
     assert profiles["deploy/dagster.yaml"]["storage"]["postgres"]["postgres_db"]["port"] == {
         "env": "DAGSTER_PG_PORT"
     }

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from calaim_pipeline.lake import read_metrics
@@ -134,40 +133,36 @@ def outcome_of(
         f for f in failures if not (f[0] == CHECK_STEP and f[1] == "DagsterAssetCheckFailedError")
     ]
     metrics = read_metrics(paths.lake, plan, month) if _validated(result) else None
-    failing = (
-        [o for o in evaluate_all(metrics, load_thresholds()) if not o.passed] if metrics else []
-    )
-    submission = _submission_status(result)
-    outcome = MonthOutcome(
-        plan,
-        month,
-        PASSED,
-        "all checks pass",
-        metrics=metrics,
-        failing=failing,
-        files=_files_text(paths, plan, month, submission),
-        run_id=result.run_id,
-        seconds=seconds,
-    )
-    blocking = outcome.blocking
-    if blocking:
-        outcome.status = HELD
-        outcome.reason = "; ".join(f"{c.name}: {c.summary}" for c in blocking)
-        if outcome.warnings:
-            outcome.reason += f"; also warns: {', '.join(c.name for c in outcome.warnings)}"
-        outcome.files = "held back"
-    elif unexpected:
-        outcome.status = FAILED
-        outcome.reason = _strip_plan_month(unexpected[0][2], plan, month)
-    elif outcome.warnings:
-        outcome.status = WARNED
-        outcome.reason = "; ".join(f"{c.name}: {c.summary}" for c in outcome.warnings)
-    if unexpected and outcome.status != FAILED:
-        # A blocking check and another failure: say both, the check first.
-        outcome.reason += f"; and {_strip_plan_month(unexpected[0][2], plan, month)}"
+    files = _files_text(paths, plan, month, _submission_status(result))
+    outcome = judged_outcome(plan, month, metrics, files)
+    outcome.run_id, outcome.seconds = result.run_id, seconds
+    if unexpected:
+        message = _strip_plan_month(unexpected[0][2], plan, month)
+        if outcome.status == HELD:  # a blocking check and another failure: say both
+            outcome.reason += f"; and {message}"
+        else:
+            outcome.status, outcome.reason = FAILED, message
     return outcome
 
 
-def scorecard_page(paths: DataPaths, plan: str, month: str) -> Path | None:
-    page = paths.scorecards / plan / month / "scorecard.html"
-    return page if page.is_file() else None
+def judged_outcome(
+    plan: str, month: str, metrics: dict[str, Any] | None, files: str
+) -> MonthOutcome:
+    """The verdict the month's checks give on its metrics (None: it was not judged), with what
+    happened to its files: held back when a blocking check failed."""
+    failing = (
+        [o for o in evaluate_all(metrics, load_thresholds()) if not o.passed] if metrics else []
+    )
+    outcome = MonthOutcome(
+        plan, month, PASSED, "all checks pass", metrics=metrics, failing=failing, files=files
+    )
+    if outcome.blocking:
+        outcome.status = HELD
+        outcome.reason = "; ".join(f"{c.name}: {c.summary}" for c in outcome.blocking)
+        if outcome.warnings:
+            outcome.reason += f"; also warns: {', '.join(c.name for c in outcome.warnings)}"
+        outcome.files = "held back"
+    elif outcome.warnings:
+        outcome.status = WARNED
+        outcome.reason = "; ".join(f"{c.name}: {c.summary}" for c in outcome.warnings)
+    return outcome

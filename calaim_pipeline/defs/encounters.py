@@ -4,7 +4,7 @@ from typing import Any
 
 import dagster as dg
 
-from calaim_pipeline import gate, warehouse
+from calaim_pipeline import gate, recovery, warehouse
 from calaim_pipeline.ingest.landing import LandingError, find_drop
 from calaim_pipeline.ingest.reader import ExtractFileError
 from calaim_pipeline.plan_month_checks import PLAN_MONTH_CHECKS, CheckOutcome, evaluate_and_record
@@ -46,8 +46,14 @@ def _lake_spec_texts() -> list[dg.AssetSpec]:
             description="Rejected input rows with every rule they failed (warehouse view encounter_rejects).",
         ),
         dg.AssetSpec("rule_results", description="Rows checked and failed per catalog rule."),
-        dg.AssetSpec("members", description="The month's eligibility roster as ingested."),
-        dg.AssetSpec("providers", description="The month's provider directory as ingested."),
+        dg.AssetSpec("members", description="The month's eligibility roster rows that were kept."),
+        dg.AssetSpec(
+            "providers", description="The month's provider directory rows that were kept."
+        ),
+        dg.AssetSpec(
+            "roster_rejects",
+            description="Roster rows that could not be parsed or failed a roster rule, with file and line.",
+        ),
     ]
 
 
@@ -135,6 +141,10 @@ def check_results(outcomes: list[CheckOutcome]) -> list[dg.AssetCheckResult]:
 def validate_plan_month(context: dg.AssetExecutionContext):
     plan, month = plan_and_month(context)
     paths = data_paths()
+    # What a killed earlier run left (staging with member data, temp files, a half-built month).
+    recovered = recovery.recover(paths)
+    if recovered.anything:
+        context.log.warning(f"cleaned up after an interrupted run: {recovered.summary()}")
     try:
         drop = find_drop(paths, plan, month, load_plans().codes)
         context.log.info(f"{plan} {month}: {len(drop.encounter_files)} encounter file(s)")
@@ -183,9 +193,21 @@ def validate_plan_month(context: dg.AssetExecutionContext):
             "rule_counts": dg.MetadataValue.json(m["rule_counts"]),
         },
     )
-    yield dg.MaterializeResult(asset_key="members", metadata={"rows": m["rosters"]["members_rows"]})
+    rosters = m["rosters"]
+    for roster in ("members", "providers"):
+        r = rosters[roster]
+        yield dg.MaterializeResult(
+            asset_key=roster,
+            metadata={"rows": r["kept"], "rows_read": r["rows_read"], "rejected": r["rejected"]},
+        )
     yield dg.MaterializeResult(
-        asset_key="providers", metadata={"rows": m["rosters"]["providers_rows"]}
+        asset_key="roster_rejects",
+        metadata={
+            "rows": sum(r["rejected"] for r in rosters.values()),
+            "by_file": dg.MetadataValue.json(
+                {r["file"]: r["rule_counts"] for r in rosters.values()}
+            ),
+        },
     )
 
 

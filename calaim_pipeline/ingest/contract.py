@@ -109,7 +109,10 @@ MEMBER_COLUMNS: tuple[str, ...] = (
     "enrollment_start",
     "enrollment_end",
 )
-MEMBER_REQUIRED: tuple[str, ...] = ("member_cin", "enrollment_start")
+# Every roster column must be in the header (docs/decisions.md "Rosters"): each feeds a rule or the
+# 837 (names, birth date, gender and address for the subscriber; enrollment_end closes a span, so a
+# missing column would silently leave every span open). Values may still be empty where allowed.
+MEMBER_REQUIRED: tuple[str, ...] = MEMBER_COLUMNS
 
 PROVIDER_COLUMNS: tuple[str, ...] = (
     "npi",
@@ -123,4 +126,6 @@ PROVIDER_COLUMNS: tuple[str, ...] = (
     "state",
     "zip",
 )
-PROVIDER_REQUIRED: tuple[str, ...] = ("npi",)
+# tax_id and zip make a billing provider (BILLING_PROVIDER_UNKNOWN), the rest fill the 837's
+# provider loops: a directory without one of them fails the partition naming file and column.
+PROVIDER_REQUIRED: tuple[str, ...] = PROVIDER_COLUMNS

@@ -2,7 +2,8 @@
 
 DuckDB does the reading (stack-notes.md: its CSV->Parquet copy is the floor we measure against).
 Each file is copied in file order to its own Parquet file; the row order there gives every record
-its position, and DuckDB's reject table gives each unparseable record's physical line and raw text.
+its position, DuckDB's reject table gives each unparseable record's raw text, and `ingest.lines`
+turns positions into exact physical lines (breaks where a record took more than one line).
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from calaim_pipeline.ingest.contract import DIAGNOSIS_COLUMNS, ENCOUNTER_COLUMNS
+from calaim_pipeline.ingest.lines import DuckReject, LineNumberingError, number_records
 from calaim_pipeline.sqltext import sql_ident, sql_str
 
 
@@ -42,10 +45,9 @@ class StagedFile:
     claim_id_position: int | None = None  # where claim_id sits in a raw CSV record
     records: int = 0
     unparseable: list[dict] = field(default_factory=list)  # {line, raw_text, error}
-
-    @property
-    def reject_lines(self) -> list[int]:
-        return [row["line"] for row in self.unparseable]
+    # From record `first` on, physical line = record + 2 + shift (ingest.lines); empty = no shift.
+    breaks: list[tuple[int, int]] = field(default_factory=list)
+    header_positions: dict[str, int] = field(default_factory=dict)  # column -> raw position
 
 
 def clean_column_sql(name: str, source: str | None) -> str:
@@ -165,9 +167,16 @@ def stage_csv(
     except duckdb.Error as exc:
         raise ExtractFileError(f"{path.name}: {_describe_csv_error(exc)}") from None
     bad = con.execute(
-        f"SELECT line, first(csv_line ORDER BY column_idx), string_agg(DISTINCT error_type, '; ') "
-        f"FROM {rejects} GROUP BY line ORDER BY line"
+        f"SELECT line, min(line_byte_position), first(csv_line ORDER BY column_idx), "
+        f"string_agg(DISTINCT error_type, '; ') FROM {rejects} GROUP BY line ORDER BY line"
     ).fetchall()
+    records = pq.ParquetFile(staged_path).metadata.num_rows
+    try:
+        numbering = number_records(
+            path, records, [DuckReject(int(a), int(b), c, d) for a, b, c, d in bad]
+        )
+    except LineNumberingError as exc:
+        raise ExtractFileError(str(exc)) from None
     return StagedFile(
         index=index,
         path=path,
@@ -176,12 +185,10 @@ def stage_csv(
         columns=known_columns,
         extra_columns=mapped.extra_columns,
         claim_id_position=mapped.positions.get("claim_id"),
-        records=pq.ParquetFile(staged_path).metadata.num_rows,
-        # DuckDB hands back the record with the previous line end attached on CRLF files.
-        unparseable=[
-            {"line": int(line), "raw_text": raw.strip("\r\n"), "error": err}
-            for line, raw, err in bad
-        ],
+        records=records,
+        unparseable=numbering.unparseable,
+        breaks=numbering.breaks,
+        header_positions=mapped.positions,
     )
 
 
@@ -236,34 +243,50 @@ def stage_file(
 SHIFT_BUCKET = 4096  # records per bucket of the line-number lookup
 
 
-def reject_offsets(staged: StagedFile) -> list[int]:
-    """For each unparseable record, how many good records precede it in the file.
-
-    Good records sit on the lines the unparseable ones do not take: with the rejected lines
-    sorted, the i-th of them is preceded by (line - 2 - i) good records. A good record at 0-based
-    position r therefore has as many rejected lines before it as there are offsets <= r.
-    """
-    return [line - 2 - i for i, line in enumerate(sorted(staged.reject_lines))]
-
-
 def shift_buckets(staged: StagedFile) -> list[dict]:
-    """Rows of the line-number lookup: per bucket of records, the rejects before the bucket and
-    the offsets inside it. Empty for a file without unparseable records."""
-    offsets = reject_offsets(staged)
-    if not offsets:
+    """Rows of the line-number lookup: per bucket of records, the shift in force at its start
+    (`base`) and the breaks inside it (`firsts`, `shifts`). Empty for a file whose records each
+    took one line with none unparseable, so a clean file costs no lookup at all."""
+    breaks = staged.breaks
+    if not breaks:
         return []
     rows = []
-    position = 0
-    last_bucket = max(staged.records, offsets[-1] + 1) // SHIFT_BUCKET
+    position, shift = 0, 0
+    last_bucket = max(staged.records, breaks[-1][0] + 1) // SHIFT_BUCKET
     for bucket in range(last_bucket + 1):
         end = (bucket + 1) * SHIFT_BUCKET
-        base = position
-        inside = []
-        while position < len(offsets) and offsets[position] < end:
-            inside.append(offsets[position])
+        base = shift
+        firsts, shifts = [], []
+        while position < len(breaks) and breaks[position][0] < end:
+            firsts.append(breaks[position][0])
+            shifts.append(breaks[position][1])
+            shift = breaks[position][1]
             position += 1
-        if inside or base:
+        if firsts or base:
             rows.append(
-                {"file_index": staged.index, "bucket": bucket, "base": base, "offsets": inside}
+                {
+                    "file_index": staged.index,
+                    "bucket": bucket,
+                    "base": base,
+                    "firsts": firsts,
+                    "shifts": shifts,
+                }
             )
     return rows
+
+
+SHIFT_BUCKET_SCHEMA = pa.schema(
+    [
+        ("file_index", pa.int64()),
+        ("bucket", pa.int64()),
+        ("base", pa.int64()),
+        ("firsts", pa.list_(pa.int64())),
+        ("shifts", pa.list_(pa.int64())),
+    ]
+)
+
+
+def shift_bucket_table(staged_files: list[StagedFile]) -> pa.Table:
+    """The line-number lookup of several files as one table (validation.sql.source_row_sql)."""
+    rows = [row for staged in staged_files for row in shift_buckets(staged)]
+    return pa.Table.from_pylist(rows, schema=SHIFT_BUCKET_SCHEMA)

@@ -320,6 +320,25 @@ def _incomplete_billing(which: int) -> Apply:
     return apply
 
 
+def _broken_directory_row(env: Env, claim: Claim, rows: list[list[str]]) -> list[int]:
+    npi, taxonomy = env.people.broken_directory_row
+    for row in rows:
+        row[COL["billing_npi"]] = npi
+        row[COL["billing_taxonomy"]] = taxonomy
+    return _all(rows)
+
+
+def _broken_span(start: str, end: str) -> Apply:
+    """The dedicated member's only roster row fails a roster rule (roster_rejects)."""
+
+    def apply(env: Env, claim: Claim, rows: list[list[str]]) -> list[int]:
+        assert env.dedicated is not None
+        env.dedicated.spans = [(start, end)]
+        return _all(rows)
+
+    return apply
+
+
 def _ended_span(env: Env, claim: Claim, rows: list[list[str]]) -> list[int]:
     assert env.dedicated is not None
     env.dedicated.spans = [(ENROLL_START, iso(claim.service_from - 1 - env.pick(60)))]
@@ -624,6 +643,19 @@ DEFECT_KINDS: tuple[DefectKind, ...] = (
             _V("no_tax_id", _incomplete_billing(1)),
             _V("short_tax_id", _incomplete_billing(2)),
         ),
+    ),
+    DefectKind(
+        "MEMBER_ON_REJECTED_ROSTER_ROW",
+        "reject",
+        (
+            _V("start_not_a_date", _broken_span("2020-02-30", ""), member="dedicated"),
+            _V("end_not_a_date", _broken_span(ENROLL_START, "12/31/2099"), member="dedicated"),
+        ),
+    ),
+    DefectKind(
+        "BILLING_PROVIDER_ON_REJECTED_ROSTER_ROW",
+        "reject",
+        (_V("directory_row_field_count", _broken_directory_row),),
     ),
     DefectKind(DUPLICATE_LINE_IN_MONTH, "reject", (_V("copy", _copy_line),), copies_line=True),
     DefectKind(

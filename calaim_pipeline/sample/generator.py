@@ -20,6 +20,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from calaim_pipeline import filemodes
 from calaim_pipeline.ingest.contract import ENCOUNTER_COLUMNS, MEMBER_COLUMNS, PROVIDER_COLUMNS
 
 from .claims import COL, L_BILLED, L_PAID, L_PTR, Claim, money
@@ -247,8 +248,8 @@ class _MonthJob:
 
     # ---------------------------------------------------------------------------------------- run
     def run(self) -> _MonthStats:
-        self.landing.mkdir(parents=True, exist_ok=True)
-        self.truth_dir.mkdir(parents=True, exist_ok=True)
+        filemodes.ensure_dir(self.landing)  # rosters hold member data: filemodes.py
+        filemodes.ensure_dir(self.truth_dir)
         for stale in self.landing.glob("encounters*"):
             if stale.is_file():
                 stale.unlink()

@@ -255,6 +255,16 @@ class PlanPeople:
                 [npi, "2", org_name("PC"), "", taxonomy, tax_id, street, city, "CA", zip_code]
             )
             self.incomplete_billing.append((npi, taxonomy))
+        # A billing organisation whose directory row has one field too many: the row cannot be
+        # parsed (roster_rejects) and its claims get BILLING_PROVIDER_ON_REJECTED_ROSTER_ROW.
+        npi = new_npi()
+        taxonomy = rng.choice(TAX["PC_ORG"])
+        street, city, zip_code = place(True)
+        tax_id = str(rng.randrange(10**8, 10**9))
+        self.provider_rows.append(
+            [npi, "2", org_name("PC"), "", taxonomy, tax_id, street, city, "CA", zip_code, "X"]
+        )
+        self.broken_directory_row: tuple[str, str] = (npi, taxonomy)
         self.directory_npis = frozenset(row[0] for row in self.provider_rows)
 
     def off_directory_npi(self, serial: int, counter: int) -> str:

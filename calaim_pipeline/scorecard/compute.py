@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from calaim_pipeline.catalog import FAMILIES, load_rules, rules_by_id
+from calaim_pipeline.catalog import FAMILIES, line_rules, rules_by_id
 from calaim_pipeline.plan_month_checks import evaluate_all
 from calaim_pipeline.settings import Thresholds
 
@@ -42,6 +42,16 @@ def _reject_rate(m: dict) -> Measured:
 def _rows_reconcile(m: dict) -> Measured:
     bad = [f["file"] for f in m["files"] if not f["reconciles"]]
     return Measured(len(bad), f"{len(m['files'])} file(s) read" + (f"; off: {bad}" if bad else ""))
+
+
+def _rosters_reconcile(m: dict) -> Measured:
+    rosters = [r for r in (m.get("rosters") or {}).values() if isinstance(r, dict)]
+    if not rosters or not all("reconciles" in r for r in rosters):
+        return Measured(None, "no roster counts (judged by an older version)", False)
+    bad = [r["file"] for r in rosters if not r["reconciles"]]
+    rejected = sum(r["rejected"] for r in rosters)
+    detail = f"{len(rosters)} roster(s) read, {rejected} row(s) in roster_rejects"
+    return Measured(len(bad), detail + (f"; off: {bad}" if bad else ""))
 
 
 def _duplicates(m: dict) -> Measured:
@@ -113,6 +123,7 @@ def _extractors(thresholds: Thresholds) -> dict[str, Callable[[dict], Measured]]
     return {
         "reject_rate": _reject_rate,
         "rows_reconcile": _rows_reconcile,
+        "rosters_reconcile": _rosters_reconcile,
         "duplicate_rate": _duplicates,
         "paid_within_90": _paid_within,
         "paid_within_30": _timeliness("share_within_30", 30),
@@ -141,7 +152,9 @@ def _per_key(spec: MetricSpec, m: dict) -> list[tuple[str, str, Measured]]:
                 (family, family, Measured(s["pass_rate"], detail, s["pass_rate"] is not None))
             )
     elif spec.per == "rule":
-        for rule in load_rules():
+        # Shares of the lines read: roster rules (which count roster rows) are left to the
+        # rosters_reconcile check and the roster_rejects table.
+        for rule in line_rules():
             count = int(m["rule_counts"].get(rule.id, 0))
             detail = f"{count} row(s); {rule.severity}; {rule.family}"
             out.append(

@@ -8,18 +8,18 @@ Order of work, so a crash at any point leaves either the previous build or the n
    control numbers) and stop;
 3. re-check the ledger rules against the ledger as it is *now* (a month built after this one was
    validated may own some of its lines): refuse to build rather than send a duplicate;
-4. write each file under a temporary name, then rename it into place;
-5. write ``manifest.json`` (atomic), remove files of an earlier build that the manifest no longer
-   lists, then replace the month's ``submissions`` and ``submitted_lines`` ledger partitions.
+4. write each file under a temporary name, then rename it into place (new ISA13, new name);
+5. commit (submission/commit.py): replace the month's ``submitted_lines`` partition and
+   ``manifest.json``, then its ``submissions`` partition (the commit point), and only then remove
+   the earlier build's files. A crash before the commit point leaves the earlier build in force,
+   a crash after it the new one; the next run's clean-up finishes either.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -28,17 +28,17 @@ from typing import Any
 
 import pyarrow as pa
 
-from calaim_pipeline import gate, lake
+from calaim_pipeline import filemodes, gate, lake, owner, recovery
 from calaim_pipeline.settings import DataPaths, PlansRegistry
 from calaim_pipeline.sqltext import sql_str
-from calaim_pipeline.submission import ledger
+from calaim_pipeline.submission import commit, ledger
 from calaim_pipeline.submission.control import ControlNumberStore
 from calaim_pipeline.submission.writer_pool import FileJob, write_interchanges
 from calaim_pipeline.submission.x12_837 import TRANSACTION_FOR_CLAIM_TYPE, stage_claims
 from calaim_pipeline.validation.engine import connect
 from calaim_pipeline.validation.sql import duplicate_key_sql
 
-MANIFEST = "manifest.json"
+MANIFEST = commit.MANIFEST
 
 SUBMISSIONS_SCHEMA = pa.schema(
     [
@@ -162,10 +162,14 @@ def build_submission(
     if not lines_file.is_file():
         raise FileNotFoundError(f"{plan_code} {month} has not been validated (no encounter_lines)")
     folder = submission_folder(paths, plan_code, month)
-    folder.mkdir(parents=True, exist_ok=True)
-    work_dir = paths.work / f"submission_{plan_code}_{month}_{uuid.uuid4().hex[:8]}"
-    (work_dir / "spill").mkdir(parents=True, exist_ok=True)
-    con = connect(work_dir)
+    filemodes.ensure_dir(folder)
+    work = recovery.WorkFolder(paths, f"submission_{plan_code}_{month}")
+    work_dir = work.path
+    try:
+        con = connect(work_dir)
+    except BaseException:
+        work.remove()  # staging holds member data: removed on every path
+        raise
     try:
         with ledger.ledger_lock(paths.lake, plan_code):
             ledger.refuse_if_sent(paths.lake, plan_code, month)
@@ -184,7 +188,7 @@ def build_submission(
                 claims = stage_claims(paths.lake, plan_code, month, claim_type, staged, con)
                 numbers = controls.allocate(plan_code)
                 name = f"{plan_code}_{month}_{transaction}_{numbers.isa13}.x12"
-                fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".x12")
+                fd, tmp = tempfile.mkstemp(dir=folder, prefix=owner.temp_prefix(), suffix=".x12")
                 os.close(fd)
                 job = FileJob(
                     transaction,
@@ -208,6 +212,7 @@ def build_submission(
                             f"lake has {expected[claim_type][0]} / {expected[claim_type][1]}"
                         )
                     digest, size = ledger.sha256_of(job.out), job.out.stat().st_size
+                    filemodes.secure_file(job.out)
                     os.replace(job.out, folder / name)
                     file_of_type[claim_type] = (name, job.control.isa13)
                     rows.append(
@@ -238,29 +243,29 @@ def build_submission(
             manifest = _manifest(plan_code, month, created, rows)
             manifest["judgement_id"] = judged["judgement_id"]
             manifest["build_seconds"] = round(time.perf_counter() - started, 2)
-            lake.write_json_atomic(folder / MANIFEST, manifest)
-            keep = {row["file_name"] for row in rows} | {MANIFEST}
-            for stale in folder.iterdir():
-                if stale.is_file() and stale.name not in keep and not stale.name.startswith("."):
-                    stale.unlink()
-            ledger.write_submitted_lines(
-                con,
-                paths.lake,
-                plan_code,
-                month,
-                ledger.submitted_lines_sql(lines_file, duplicate_key_sql(), file_of_type),
-            )
-            lake.write_partition(
-                paths.lake,
-                ledger.SUBMISSIONS,
-                plan_code,
-                month,
-                pa.Table.from_pylist(rows, SUBMISSIONS_SCHEMA),
-            )
+            # Ledger lines and manifest, then `submissions` (the commit point); the earlier
+            # build's files go only after it (commit.py; docs/decisions.md).
+            names = [row["file_name"] for row in rows]
+            with commit.month_commit(paths.lake, folder, plan_code, month, names):
+                ledger.write_submitted_lines(
+                    con,
+                    paths.lake,
+                    plan_code,
+                    month,
+                    ledger.submitted_lines_sql(lines_file, duplicate_key_sql(), file_of_type),
+                )
+                lake.write_json_atomic(folder / MANIFEST, manifest)
+                lake.write_partition(
+                    paths.lake,
+                    ledger.SUBMISSIONS,
+                    plan_code,
+                    month,
+                    pa.Table.from_pylist(rows, SUBMISSIONS_SCHEMA),
+                )
         return SubmissionResult(plan_code, month, folder, manifest)
     finally:
         con.close()
-        shutil.rmtree(work_dir, ignore_errors=True)
+        work.remove()
 
 
 def _manifest(

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from calaim_pipeline import filemodes, owner
 from calaim_pipeline.settings import PLAN_CODE_PATTERN
 
 MAX_CONTROL_NUMBER = 999_999_999  # ISA13 is 9 digits; GS06 is at most 9 digits
@@ -70,7 +71,7 @@ class ControlNumberStore:
     @contextmanager
     def _locked(self, plan_code: str) -> Iterator[Path]:
         state, lock = self._paths(plan_code)
-        self.directory.mkdir(parents=True, exist_ok=True)
+        filemodes.ensure_dir(self.directory)
         with open(lock, "a+") as handle:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
             try:
@@ -91,7 +92,9 @@ class ControlNumberStore:
             "group": numbers.group,
             "updated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
-        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=f".{state.stem}-", suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(
+            dir=self.directory, prefix=f"{owner.temp_prefix()}{state.stem}-", suffix=".tmp"
+        )
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 json.dump(payload, handle, sort_keys=True)

@@ -24,7 +24,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from calaim_pipeline import gate, lake
+from calaim_pipeline import filemodes, gate, lake
 from calaim_pipeline.sqltext import sql_list, sql_str
 
 SUBMISSIONS = "submissions"
@@ -112,11 +112,29 @@ def refuse_if_sent(lake_root: Path, plan: str, month: str) -> None:
 def ledger_lock(lake_root: Path, plan: str) -> Iterator[None]:
     """Exclusive per-plan lock held while the plan's ledger is read and then written."""
     lock_dir = lake_root / "_locks"
-    lock_dir.mkdir(parents=True, exist_ok=True)
+    filemodes.ensure_dir(lock_dir)
     with open(lock_dir / f"ledger-{plan}.lock", "a+") as handle:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
         try:
             yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+@contextmanager
+def try_ledger_lock(lake_root: Path, plan: str) -> Iterator[bool]:
+    """The plan's ledger lock if no one holds it (True), else False at once: start-up clean-up
+    leaves a plan alone while a live process builds or marks it."""
+    lock_dir = lake_root / "_locks"
+    filemodes.ensure_dir(lock_dir)
+    with open(lock_dir / f"ledger-{plan}.lock", "a+") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
         finally:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
@@ -244,6 +262,7 @@ def mark_sent(
     if not reviewed_by.strip():
         raise LedgerError("say who reviewed the files (reviewed_by)")
     with ledger_lock(lake_root, plan):
+        _refuse_if_build_interrupted(submissions_root / plan / month, plan, month)
         try:
             judged = gate.require_passed(lake_root, plan, month)
         except gate.GateError as exc:
@@ -281,3 +300,15 @@ def mark_sent(
     status = month_status(lake_root, plan, month)
     assert status is not None
     return status
+
+
+def _refuse_if_build_interrupted(folder: Path, plan: str, month: str) -> None:
+    """A build of the month stopped before it finished: its ledger, manifest and files may be
+    from two builds until the next run resolves it (submission/commit.py)."""
+    from calaim_pipeline.submission.commit import interrupted
+
+    if interrupted(folder):
+        raise LedgerError(
+            f"{plan} {month}: a build of this month was interrupted; run "
+            f"`calaim run --plan {plan} --month {month}` before marking it sent"
+        )

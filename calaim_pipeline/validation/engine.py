@@ -7,12 +7,8 @@ unparseable rows and the distinct code values.
 
 from __future__ import annotations
 
-import csv
-import io
 import os
-import shutil
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -20,26 +16,19 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import pyarrow as pa
 import pyarrow.parquet as pq
 
-from calaim_pipeline import gate, lake
-from calaim_pipeline.catalog import load_rules
-from calaim_pipeline.ingest.contract import (
-    ALWAYS_REQUIRED,
-    ENCOUNTER_COLUMNS,
-)
+from calaim_pipeline import gate, lake, recovery
+from calaim_pipeline.ingest.contract import ALWAYS_REQUIRED
 from calaim_pipeline.ingest.landing import PlanMonthDrop, landing_fingerprint
-from calaim_pipeline.ingest.reader import StagedFile, shift_buckets, stage_file
-from calaim_pipeline.ingest.rosters import load_rosters
-from calaim_pipeline.months import month_bounds
+from calaim_pipeline.ingest.reader import stage_file
+from calaim_pipeline.ingest.rosters import load_rosters, roster_counts
 from calaim_pipeline.settings import DataPaths, Thresholds
 from calaim_pipeline.sqltext import sql_str
 from calaim_pipeline.submission import ledger
+from calaim_pipeline.validation import judging, outputs
 from calaim_pipeline.validation import metrics as metrics_sql
-from calaim_pipeline.validation import outputs, sql
 from calaim_pipeline.validation.contract_schema import validate_accepted_file
-from calaim_pipeline.validation.lookups import build_lookup_tables
 
 
 @dataclass
@@ -61,61 +50,6 @@ def connect(work_dir: Path) -> duckdb.DuckDBPyConnection:
     )
     con.execute("SET enable_progress_bar = false")  # it would print into the CLI's output
     return con
-
-
-def _lines_view_sql(staged_files: list[StagedFile]) -> str:
-    """All staged files as one relation; `record` is the 0-based position within the file."""
-    parts = [
-        f"SELECT {', '.join(ENCOUNTER_COLUMNS)}, {sql_str(staged.path.name)} AS source_file, "
-        f"{staged.index} AS file_index, file_row_number AS record, "
-        f"CAST({staged.index} AS BIGINT) * {sql.POSITION_STRIDE} + file_row_number AS pos "
-        f"FROM read_parquet({sql_str(str(staged.staged_path))}, file_row_number=true)"
-        for staged in staged_files
-    ]
-    return "CREATE OR REPLACE TEMP VIEW lines AS\n" + "\nUNION ALL\n".join(parts)
-
-
-def _register_shift_buckets(con: duckdb.DuckDBPyConnection, staged_files: list[StagedFile]) -> None:
-    """The lookup that turns a record position into its physical line (see reader.shift_buckets)."""
-    rows = [row for staged in staged_files for row in shift_buckets(staged)]
-    schema = pa.schema(
-        [
-            ("file_index", pa.int64()),
-            ("bucket", pa.int64()),
-            ("base", pa.int64()),
-            ("offsets", pa.list_(pa.int64())),
-        ]
-    )
-    con.register("_shift_buckets", pa.Table.from_pylist(rows, schema=schema))
-    con.execute("CREATE OR REPLACE TEMP TABLE shift_buckets AS SELECT * FROM _shift_buckets")
-
-
-def _unparseable_rows(staged_files: list[StagedFile]) -> pa.Table:
-    """Unparseable records with a best-effort claim id read from the claim_id column position."""
-    files, lines, raws, errors, claims = [], [], [], [], []
-    for staged in staged_files:
-        position = staged.claim_id_position
-        for row in staged.unparseable:
-            fields = next(csv.reader(io.StringIO(row["raw_text"])), [])
-            guess = (
-                fields[position].strip()
-                if position is not None and position < len(fields)
-                else None
-            )
-            files.append(staged.path.name)
-            lines.append(row["line"])
-            raws.append(row["raw_text"])
-            errors.append(row["error"])
-            claims.append(guess or None)
-    return pa.table(
-        {
-            "source_file": pa.array(files, pa.string()),
-            "source_row": pa.array(lines, pa.int64()),
-            "raw_text": pa.array(raws, pa.string()),
-            "parse_error": pa.array(errors, pa.string()),
-            "claim_id_guess": pa.array(claims, pa.string()),
-        }
-    )
 
 
 def _copy(con: duckdb.DuckDBPyConnection, query: str, path: Path) -> None:
@@ -146,58 +80,6 @@ class _Stopwatch:
             self._progress(_STAGE_AFTER[name])
 
 
-def _prepare(
-    con: duckdb.DuckDBPyConnection,
-    staged_files: list[StagedFile],
-    paths: DataPaths,
-    drop: PlanMonthDrop,
-) -> None:
-    """The `lines` view, unparseable rows, code-list lookups, set-level and ledger rule tables."""
-    con.execute("SET preserve_insertion_order = false")  # order mattered only while staging
-    _register_shift_buckets(con, staged_files)
-    con.execute(_lines_view_sql(staged_files))
-    con.register("_unparseable", _unparseable_rows(staged_files))
-    con.execute("CREATE OR REPLACE TEMP TABLE unparseable AS SELECT * FROM _unparseable")
-    build_lookup_tables(con)
-    for statement in sql.claim_set_tables_sql():
-        con.execute(statement)
-    for statement in ledger.ledger_tables_sql(paths.lake, drop.plan, drop.month, "lines"):
-        con.execute(statement)
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE ledger_findings AS "
-        + ledger.ledger_findings_sql("lines", sql.duplicate_key_sql())
-    )
-
-
-def _judge(
-    con: duckdb.DuckDBPyConnection,
-    drop: PlanMonthDrop,
-    thresholds: Thresholds,
-    today: date,
-    work_dir: Path,
-) -> None:
-    """Evaluate every line rule; keep verdicts for rows where one fired, then the claim holds."""
-    month_start, month_end = month_bounds(drop.month)
-    values = sql.rule_values(drop.plan, month_start, month_end, today, thresholds)
-    line_rules = [r for r in load_rules() if r.stage in ("line", "ledger")]
-    con.execute(f"CREATE OR REPLACE TEMP VIEW typed AS {sql.typed_sql(thresholds)}")
-    con.execute(f"CREATE OR REPLACE TEMP VIEW flags AS {sql.flags_sql()}")
-    # A scratch DuckDB file rather than memory: it spills to disk under the memory limit.
-    con.execute(f"ATTACH {sql_str(str(work_dir / 'scratch.duckdb'))} AS scratch")
-    con.execute(f"CREATE TABLE scratch.verdicts AS {sql.verdicts_sql(line_rules, values)}")
-    # Claim atomicity: a claim with any rejected line (or an unparseable row naming it) is held.
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE rejected_claims AS "
-        "SELECT DISTINCT claim_id FROM scratch.verdicts "
-        "WHERE len(own_reject_rule_ids) > 0 AND claim_id IS NOT NULL "
-        "UNION SELECT claim_id_guess FROM unparseable WHERE claim_id_guess IS NOT NULL"
-    )
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE rejected_positions AS "
-        "SELECT pos FROM scratch.verdicts WHERE len(own_reject_rule_ids) > 0"
-    )
-
-
 def _ledger_context(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     """What the ledger rules compared against, so a reviewer knows whether they could fire."""
     ((known,),) = con.execute("SELECT known FROM ledger_history").fetchall()
@@ -206,9 +88,15 @@ def _ledger_context(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
 
 
 def _write_rosters(con: duckdb.DuckDBPyConnection, drop: PlanMonthDrop, out: Path) -> None:
+    """Kept roster rows to the lake's members/providers, rejected ones to roster_rejects."""
     head = f"SELECT {sql_str(drop.plan)} AS plan_code, {sql_str(drop.month)} AS extract_month"
-    for table, source in (("members", "members_raw"), ("providers", "providers_raw")):
-        _copy(con, f"{head}, * FROM {source}", out / f"{table}.parquet")
+    for table in ("members", "providers"):
+        _copy(con, f"{head}, * FROM {table}_out", out / f"{table}.parquet")
+    _copy(
+        con,
+        f"{head}, * FROM roster_rejects ORDER BY roster, source_row",
+        out / "roster_rejects.parquet",
+    )
 
 
 def _judgement(
@@ -255,19 +143,30 @@ def run_plan_month(
     # Taken before reading: a file that changes during the run makes the next sensor tick differ.
     landed = landing_fingerprint(drop.files)
     inputs = gate.input_digests(list(drop.files))
-    work_dir = paths.work / f"{drop.plan}_{drop.month}_{uuid.uuid4().hex[:8]}"
-    (work_dir / "spill").mkdir(parents=True, exist_ok=True)
-    con = connect(work_dir)
+    work = recovery.WorkFolder(paths, f"{drop.plan}_{drop.month}")
+    work_dir = work.path
+    try:
+        con = connect(work_dir)
+    except BaseException:
+        work.remove()  # staging holds member data: removed on every path
+        raise
     try:
         staged_files = [
             stage_file(con, path, index, work_dir, ALWAYS_REQUIRED)
             for index, path in enumerate(drop.encounter_files)
         ]
-        roster_counts = load_rosters(con, drop, work_dir)
+        rosters_read = load_rosters(con, drop, work_dir)
         watch.lap("stage")
-        _prepare(con, staged_files, paths, drop)
+        judging.prepare(con, staged_files, paths.lake, drop.plan, drop.month)
         watch.lap("lookups")
-        _judge(con, drop, thresholds, today or date.today(), work_dir)
+        judging.judge(
+            con,
+            drop.plan,
+            drop.month,
+            thresholds,
+            today or date.today(),
+            work_dir / "scratch.duckdb",
+        )
         watch.lap("judge")
 
         out = work_dir / "out"
@@ -287,8 +186,9 @@ def run_plan_month(
             lake_root=paths.lake,
             out_dir=out,
         )
+        _write_rosters(con, drop, out)
         metrics |= {
-            "rosters": roster_counts,
+            "rosters": roster_counts(con, rosters_read, out),
             "contract_checked_rows": contract_rows,
             "ledger": _ledger_context(con),
             "landing_fingerprint": landed,
@@ -297,7 +197,6 @@ def run_plan_month(
         pq.write_table(
             outputs.rule_results_table(drop.plan, drop.month, metrics), out / "rule_results.parquet"
         )
-        _write_rosters(con, drop, out)
         watch.lap("metrics")
 
         metrics["timings"] = watch.timings
@@ -306,4 +205,4 @@ def run_plan_month(
         return PlanMonthResult(drop.plan, drop.month, metrics, watch.timings)
     finally:
         con.close()
-        shutil.rmtree(work_dir, ignore_errors=True)
+        work.remove()

@@ -80,7 +80,7 @@ def build_lookup_tables(con: duckdb.DuckDBPyConnection, cache_dir: Path | None =
 
     union = " UNION ".join(f"SELECT {col} AS v FROM lines" for col in DIAGNOSIS_COLUMNS)
     codes = con.execute(f"SELECT DISTINCT v FROM ({union}) WHERE v IS NOT NULL").fetchall()
-    billable = billable_icd10cm_codes(cache_dir)
+    billable = billable_icd10cm_codes(cache_dir) if codes else frozenset()  # none: skip the list
     bad_codes = [value for (value,) in codes if value not in billable]
     con.register("_bad_dx", pa.table({"code": pa.array(bad_codes, pa.string())}))
     con.execute("CREATE OR REPLACE TEMP TABLE bad_diagnosis_codes AS SELECT code FROM _bad_dx")

@@ -13,7 +13,7 @@ from typing import Any
 import duckdb
 
 from calaim_pipeline import lake
-from calaim_pipeline.catalog import FAMILIES, load_rules
+from calaim_pipeline.catalog import FAMILIES, line_rules
 from calaim_pipeline.ingest.contract import (
     ALWAYS_REQUIRED,
     REQUIRED_FOR_INSTITUTIONAL,
@@ -92,7 +92,7 @@ def _completeness(con: duckdb.DuckDBPyConnection, thresholds: Thresholds) -> dic
 def _family_validity(
     con: duckdb.DuckDBPyConnection, rows_read: int, unparseable: int
 ) -> dict[str, dict]:
-    rules = [r for r in load_rules() if r.id != CLAIM_RULE]
+    rules = [r for r in line_rules() if r.id != CLAIM_RULE]
     selects = []
     for family in FAMILIES:
         ids = [r.id for r in rules if r.family == family]

@@ -14,21 +14,33 @@ from calaim_pipeline.validation import sql
 UNPARSEABLE_RULE = "ROW_UNPARSEABLE"
 
 
+def _roster_checked_and_failed(rule_id: str, roster: str | None, rosters: dict) -> tuple[int, int]:
+    """Roster rules count roster rows: every row read for the reader's rule, else the parsed rows
+    of the rule's roster."""
+    judged = [rosters[roster]] if roster else list(rosters.values())
+    checked = sum(r["rows_read"] - (r["unparseable"] if roster else 0) for r in judged)
+    failed = sum(r["rule_counts"].get(rule_id, 0) for r in judged)
+    return checked, failed
+
+
 def rule_results_table(plan: str, month: str, metrics: dict[str, Any]) -> pa.Table:
     """plan x month x rule counts for every catalog rule. Ledger rules show 0 checked while the
-    plan's ledger holds no other month: there was nothing to compare against."""
+    plan's ledger holds no other month: there was nothing to compare against. Roster rules count
+    roster rows (members.csv, providers.csv), every other rule encounter lines."""
     parsed = metrics["rows_read"] - metrics["unparseable"]
     ledger = metrics.get("ledger", {})
     ledger_in_use = ledger.get("earlier_months_known") or ledger.get("live_line_keys")
     rows = []
     for rule in load_rules():
-        if rule.stage == "ledger" and not ledger_in_use:
+        failed = metrics["rule_counts"].get(rule.id, 0)
+        if rule.stage == "roster":
+            checked, failed = _roster_checked_and_failed(rule.id, rule.roster, metrics["rosters"])
+        elif rule.stage == "ledger" and not ledger_in_use:
             checked = 0
         elif rule.stage == "ingest":
             checked = metrics["rows_read"]
         else:
             checked = parsed
-        failed = metrics["rule_counts"].get(rule.id, 0)
         rows.append(
             {
                 "plan_code": plan,

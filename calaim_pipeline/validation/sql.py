@@ -7,7 +7,9 @@ The judged relation exposes these columns to the catalog's `when` expressions:
 - n_units, n_billed, n_paid: DECIMAL, NULL when not a well-formed number; line_no: INTEGER >= 1
 - modifiers: list of present modifiers; missing_fields, bad_dates, bad_diagnoses: lists of names
 - billing/rendering/attending_npi_ok: check digit (NULL when empty); billing_provider_ok
-- member_on_roster, member_enrolled, member_gender, member_county
+- member_on_roster, member_enrolled, member_gender, member_county (kept roster rows only)
+- member_rejected_roster_rows, billing_rejected_roster_rows: NULL, or the roster file and lines
+  (`members.csv line 7`) of rejected roster rows holding the line's CIN / billing NPI
 - claim_fields_disagree, line_number_repeated, duplicate_in_month, pointers_ok, ecm_cs_allowed,
   units_bound
 - submitted_in_other_month, original_not_in_ledger: the ledger rules (submission.ledger)
@@ -152,11 +154,12 @@ def accepted_values_sql() -> str:
     )
 
 
-def source_row_sql() -> str:
-    """A record's physical line: its position + header + the rejected lines before it."""
+def source_row_sql(alias: str = "l") -> str:
+    """A record's physical line: its position + header + the shift of the last break at or before
+    it (reader.shift_buckets; a bucket row exists only where some record took more than a line)."""
     return (
-        "l.record + 2 + coalesce(sb.base, 0) "
-        "+ coalesce(len(list_filter(sb.offsets, lambda a: a <= l.record)), 0)"
+        f"{alias}.record + 2 + coalesce(list_last(list_filter(sb.shifts, "
+        f"lambda s, i: sb.firsts[i] <= {alias}.record)), sb.base, 0)"
     )
 
 
@@ -183,6 +186,8 @@ SELECT l.*,
   rm.roster_gender AS member_gender,
   rm.roster_county AS member_county,
   rm.roster_spans AS member_spans,
+  rrm.lines AS member_rejected_roster_rows,
+  rrp.lines AS billing_rejected_roster_rows,
   claim_id IN (SELECT claim_id FROM disagree_claims) AS claim_fields_disagree,
   (claim_id, line_number) IN (SELECT (claim_id, line_number) FROM repeated_line_numbers) AS line_number_repeated,
   pos IN (SELECT pos FROM duplicate_positions) AS duplicate_in_month,
@@ -196,6 +201,8 @@ SELECT l.*,
   {_units_bound_sql(thresholds)} AS units_bound
 FROM lines l
 LEFT JOIN roster_members rm ON rm.roster_cin = l.member_cin
+LEFT JOIN rejected_roster_members rrm ON rrm.key = l.member_cin
+LEFT JOIN rejected_roster_providers rrp ON rrp.key = l.billing_npi
 """
 
 
