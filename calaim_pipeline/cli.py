@@ -253,8 +253,8 @@ def cmd_mark_sent(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    """Seeded sample data; by default with the demo incidents (a month that warns, one that fails
-    a blocking check), so the guides' walk-throughs have a real case."""
+    """Seeded sample data; the bundled sample (no --lines) has the demo incidents (a month that
+    warns, one that fails a blocking check), so the guides' walk-throughs have a real case."""
     from calaim_pipeline.sample import generate_sample
     from calaim_pipeline.sample.incidents import DEMO_INCIDENTS
 
@@ -271,7 +271,11 @@ def cmd_generate(args: argparse.Namespace) -> int:
         "seed": args.seed,
         "defect_rate": args.defect_rate,
         "file_format": args.format,
-        "incidents": {} if args.no_incidents else DEMO_INCIDENTS,
+        # The demo's incidents belong to the bundled sample; sized data (--lines, for benchmarks
+        # and load tests) has none unless asked for.
+        "incidents": DEMO_INCIDENTS
+        if (args.incidents or ("none" if args.lines else "demo")) == "demo"
+        else {},
     }
     if args.months:
         kwargs["months"] = tuple(_months(args.months, allow_all=False, open_only=False) or ())
@@ -347,9 +351,10 @@ def main(argv: list[str] | None = None) -> int:
     gen.add_argument("--defect-rate", type=float, default=0.02)
     gen.add_argument("--format", choices=["csv", "csv.gz", "parquet"], default="csv")
     gen.add_argument(
-        "--no-incidents",
-        action="store_true",
-        help="leave out the demo incidents (CHG 2026-08 warns, CHG 2026-09 fails reject_rate)",
+        "--incidents",
+        choices=["demo", "none"],
+        help="the demo incidents (CHG 2026-08 warns, CHG 2026-09 fails reject_rate): default "
+        "demo, or none with --lines",
     )
     gen.set_defaults(func=cmd_generate)
 

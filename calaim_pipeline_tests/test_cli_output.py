@@ -145,3 +145,12 @@ def _outcome(status: str, month: str = "2026-09") -> MonthOutcome:
 def test_exit_code_for_schedulers(statuses, allowed, code):
     outcomes = [_outcome(s, f"2026-0{i + 1}") for i, s in enumerate(statuses)]
     assert summary.exit_code(outcomes, allowed) == code
+
+
+def test_generate_has_the_demo_incidents_only_for_the_bundled_sample(data_root, capfd):
+    """Sized data (--lines: benchmarks, load tests) has no incident unless asked for."""
+    sized = ["generate", "--lines", "60", "--plans", "CHG", "--months", "2026-09"]
+    assert main(sized) == 0
+    assert "incident" not in capfd.readouterr().out
+    assert main([*sized, "--incidents", "demo"]) == 0
+    assert "CHG/2026-09: 60 lines (incident: the plan's new claims system" in capfd.readouterr().out

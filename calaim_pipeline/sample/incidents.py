@@ -6,7 +6,7 @@ guides no real case to show. An incident breaks an extra share of a month's clai
 kind (the same injection as the scattered defects, so the truth file still records every line it
 touches), which is how real extracts fail: one mapping bug or one re-sent batch, not noise.
 
-The bundled sample (`calaim generate` without `--no-incidents`) carries DEMO_INCIDENTS; the
+The bundled sample (`calaim generate` without `--lines`) carries DEMO_INCIDENTS; the
 generator's own default is none, so tests and benchmarks that size their own data are unchanged.
 """
 
