@@ -214,7 +214,8 @@ def _judge(
             "ORDER BY source_row"
         ).fetchall()
         roster_rows = con.execute(
-            "SELECT roster, source_row, rule_ids FROM roster_rejects ORDER BY roster, source_row"
+            "SELECT roster, CASE roster WHEN 'members' THEN member_cin ELSE npi END, source_row, "
+            "rule_ids FROM roster_rejects ORDER BY roster, source_row"
         ).fetchall()
     first = 2  # physical line of the batch's first row (after the header)
     for item in batch:
@@ -228,18 +229,30 @@ def _judge(
     _roster_outcomes(batch, roster_rows)
 
 
+def _roster_key(row: Row | str, column: str) -> str | None:
+    """The CIN / NPI of a roster row an example wrote (a raw text row: its first field)."""
+    if isinstance(row, str):
+        fields = next(csv.reader([row]), [])
+        return fields[0].strip() if fields else None
+    return row.get(column)
+
+
 def _roster_outcomes(batch: list[_Placed], roster_rows: list[tuple]) -> None:
-    """Roster rows an example wrote that went to roster_rejects, as outcomes of that example
-    (each roster row is one physical line: the examples' roster rows are written in batch order)."""
-    for roster in ("members", "providers"):
-        hits = {int(row): tuple(ids) for name, row, ids in roster_rows if name == roster}
-        line = 2
+    """Roster rows an example wrote that went to roster_rejects, as outcomes of that example.
+    Matched by the row's CIN / NPI, which no two examples of a run share (see _batches)."""
+    for roster, column in (("members", "member_cin"), ("providers", "npi")):
+        hits = [
+            (key, int(line), tuple(ids)) for name, key, line, ids in roster_rows if name == roster
+        ]
         for item in batch:
             rows = item.extract.members if roster == "members" else item.extract.providers
-            for _ in rows:
-                if line in hits:
-                    item.outcomes.append(RowOutcome(line, hits[line], (), f"{roster}.csv"))
-                line += 1
+            # Line within the example's own roster (header = 1), as if judged alone.
+            own_line = {_roster_key(row, column): n + 2 for n, row in enumerate(rows)}
+            item.outcomes += [
+                RowOutcome(own_line[key], ids, (), f"{roster}.csv")
+                for key, _, ids in hits
+                if key in own_line and key is not None
+            ]
 
 
 def run_examples(
