@@ -95,3 +95,29 @@ def _wait_for_child_group(parent: int, timeout: float = 30.0) -> int:
                 return pgid
         time.sleep(0.2)
     raise AssertionError("the wrapped server did not start")
+
+
+def test_a_killed_wrapper_takes_the_server_with_it():
+    """SIGKILL to the wrapper (a supervisor killing make's process group, where the server's own
+    group is not): the server leader gets SIGTERM (Linux parent-death signal) and stops."""
+    server = "import time; time.sleep(300)"
+    wrapper = subprocess.Popen([PYTHON, "-m", "calaim_pipeline.ui_server", PYTHON, "-c", server])
+    try:
+        deadline = time.monotonic() + 30
+        leader = None
+        while leader is None and time.monotonic() < deadline:
+            found = subprocess.run(
+                ["ps", "-o", "pid=", "--ppid", str(wrapper.pid)], capture_output=True, text=True
+            ).stdout.split()
+            leader = int(found[0]) if found else None
+            time.sleep(0.2)
+        assert leader is not None, "the wrapped server did not start"
+        wrapper.kill()
+        wrapper.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while ui_server.group_alive(leader) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not ui_server.group_alive(leader)
+    finally:
+        if wrapper.poll() is None:
+            wrapper.kill()
