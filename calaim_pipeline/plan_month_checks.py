@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from calaim_pipeline import gate, lake
-from calaim_pipeline.catalog import rules_by_id
+from calaim_pipeline.catalog import CatalogError, rules_by_id
+from calaim_pipeline.catalog.checks import CheckSpec, plan_month_checks
 from calaim_pipeline.settings import Thresholds
 
 TOP_RULES = 5
@@ -30,10 +31,22 @@ class CheckOutcome:
 
 @dataclass(frozen=True)
 class PlanMonthCheck:
-    name: str
-    severity: str
-    description: str
+    """A catalog entry (name, severity, limit, description) with the function that decides it."""
+
+    spec: CheckSpec
     decide: Callable[[dict[str, Any], Thresholds], _Verdict]
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def severity(self) -> str:
+        return self.spec.severity
+
+    @property
+    def description(self) -> str:
+        return self.spec.description
 
     def evaluate(self, metrics: dict[str, Any], thresholds: Thresholds) -> CheckOutcome:
         verdict = self.decide(metrics, thresholds)
@@ -306,46 +319,32 @@ def _ecm_cs(m: dict, t: Thresholds) -> _Verdict:
     )
 
 
-PLAN_MONTH_CHECKS: tuple[PlanMonthCheck, ...] = (
-    PlanMonthCheck(
-        "rows_reconcile", "ERROR", "Rows read = accepted + rejected, per file.", _rows_reconcile
-    ),
-    PlanMonthCheck(
-        "files_readable",
-        "ERROR",
-        "Every file and roster parsed with its required columns.",
-        _files_readable,
-    ),
-    PlanMonthCheck(
-        "rosters_reconcile",
-        "ERROR",
-        "Roster rows read = kept + rejected, per roster file (members.csv, providers.csv).",
-        _rosters_reconcile,
-    ),
-    PlanMonthCheck(
-        "reject_rate", "ERROR", "Rejected lines at most the configured share.", _reject_rate
-    ),
-    PlanMonthCheck(
-        "field_completeness", "WARN", "Each field filled where it applies.", _field_completeness
-    ),
-    PlanMonthCheck(
-        "validity_rate_per_family",
-        "WARN",
-        "Each rule family passes on enough lines.",
-        _validity_rate,
-    ),
-    PlanMonthCheck(
-        "volume", "ERROR", "Line count near the mean of the previous 3 months.", _volume
-    ),
-    PlanMonthCheck(
-        "utilisation", "ERROR", "Encounters per member-month within T-MSIS bounds.", _utilisation
-    ),
-    PlanMonthCheck("timeliness", "WARN", "Lines paid soon enough after service.", _timeliness),
-    PlanMonthCheck(
-        "duplicates", "WARN", "Duplicate lines at most the configured share.", _duplicates
-    ),
-    PlanMonthCheck("ecm_cs_coding", "WARN", "ECM/CS lines carry an allowed modifier.", _ecm_cs),
-)
+# The decision function of each check in catalog/checks.yaml, by name; the catalog holds the
+# severity, limit and description (test_check_catalog ties the two sets together).
+DECIDERS: dict[str, Callable[[dict[str, Any], Thresholds], _Verdict]] = {
+    "rows_reconcile": _rows_reconcile,
+    "files_readable": _files_readable,
+    "rosters_reconcile": _rosters_reconcile,
+    "reject_rate": _reject_rate,
+    "field_completeness": _field_completeness,
+    "validity_rate_per_family": _validity_rate,
+    "volume": _volume,
+    "utilisation": _utilisation,
+    "timeliness": _timeliness,
+    "duplicates": _duplicates,
+    "ecm_cs_coding": _ecm_cs,
+}
+
+
+def _registry() -> tuple[PlanMonthCheck, ...]:
+    specs = plan_month_checks()
+    missing = sorted({s.name for s in specs} ^ set(DECIDERS))
+    if missing:
+        raise CatalogError(f"checks.yaml and plan_month_checks.DECIDERS disagree on: {missing}")
+    return tuple(PlanMonthCheck(spec, DECIDERS[spec.name]) for spec in specs)
+
+
+PLAN_MONTH_CHECKS: tuple[PlanMonthCheck, ...] = _registry()
 
 
 def evaluate_all(metrics: dict[str, Any], thresholds: Thresholds) -> list[CheckOutcome]:

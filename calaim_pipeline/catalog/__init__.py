@@ -80,7 +80,8 @@ def validation_problems(
 
 def _item_label(raw: Any, named_list: str, position: int) -> str:
     try:
-        name = raw[named_list][position].get("id", "?")
+        item = raw[named_list][position]
+        name = item.get("id") or item.get("name") or "?"
     except (AttributeError, IndexError, KeyError, TypeError):
         name = "?"
     return f"{position}({name})"
