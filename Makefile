@@ -10,7 +10,7 @@ DATA ?= $(if $(CALAIM_DATA_DIR),$(CALAIM_DATA_DIR),data)
 # CALAIM_SHARE_GROUP names (calaim_pipeline/filemodes.py; `calaim` sets the same umask itself).
 UMASK = $(if $(CALAIM_SHARE_GROUP),027,077)
 
-.PHONY: setup system-deps run sample ui ui-readonly ui-home test test-fast lint format bench rules-doc clean
+.PHONY: setup system-deps run sample ui ui-readonly ui-home test test-fast test-inner lint format bench rules-doc clean
 
 setup:
 	$(UV) sync --frozen
@@ -54,8 +54,13 @@ system-deps:
 test: setup system-deps lint
 	$(UV) run pytest
 
-# The inner loop: everything but the end-to-end tests marked slow (servers, browsers, daemons).
-test-fast: setup lint
+# Three tiers. test-fast: direct calls of the checks, the rules' examples, the catalogs and the
+# month record (marker `fast`, under a minute). test-inner: everything but the end-to-end tests
+# marked slow (servers, browsers, daemons). test: all of it, as CI runs it.
+test-fast: setup
+	$(UV) run pytest -m "fast and not slow" -q
+
+test-inner: setup lint
 	$(UV) run pytest -m "not slow"
 
 lint: setup

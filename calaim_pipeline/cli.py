@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from calaim_pipeline import filemodes
+from calaim_pipeline.month_record import MonthRecordError
 from calaim_pipeline.settings import (
     PROJECT_DIR,
     ConfigError,
@@ -386,6 +387,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:  # includes a bad CALAIM_SHARE_GROUP
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
+    except MonthRecordError as exc:  # a month record edited by hand or written by an old version
+        print(f"calaim {args.command}: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -54,14 +54,17 @@ def rules_page() -> str:
     lines += [
         "## Plan-month checks (Dagster asset checks on `encounter_lines`, per partition)",
         "",
-        "ERROR checks block the plan-month's submission; WARN checks never block. Thresholds live in",
-        "`calaim_pipeline/config/thresholds.yaml`.",
+        "ERROR checks block the plan-month's submission; WARN checks never block. The checks, their",
+        "severities and the thresholds they read are defined in `calaim_pipeline/catalog/checks.yaml`;",
+        "the threshold values live in `calaim_pipeline/config/thresholds.yaml`.",
         "",
-        "| check | severity | passes when |",
-        "|---|---|---|",
+        "| check | severity | passes when | thresholds |",
+        "|---|---|---|---|",
     ]
     for check in PLAN_MONTH_CHECKS:
-        lines.append(f"| `{check.name}` | {check.severity} | {_cell(check.description)} |")
+        limit = check.spec.limit
+        keys = ", ".join(f"`{key}`" for key in limit.keys) if limit else "counts agree"
+        lines.append(f"| `{check.name}` | {check.severity} | {_cell(check.description)} | {keys} |")
     lines += ["", "| threshold | value | source |", "|---|---|---|"]
     for name, sourced in thresholds:
         lines.append(f"| `{name}` | {sourced.value} | {_cell(sourced.source)} |")

@@ -16,6 +16,7 @@ from typing import Any
 from calaim_pipeline.gate import input_digests
 from calaim_pipeline.ingest.landing import landed_files, landed_plan_months, landing_fingerprint
 from calaim_pipeline.lake import read_metrics
+from calaim_pipeline.month_record import MonthRecordError
 from calaim_pipeline.settings import DataPaths
 from calaim_pipeline.submission import ledger
 
@@ -52,13 +53,19 @@ def months_to_run(
         files = landed_files(paths.landing / plan / month)
         fingerprint = landing_fingerprint(files)
         key = f"{plan}|{month}"
-        judged = read_metrics(paths.lake, plan, month) or {}
-        if judged.get("landing_fingerprint") == fingerprint or requested.get(key) == fingerprint:
+        try:
+            judged = read_metrics(paths.lake, plan, month)
+        except MonthRecordError as exc:  # run it again: the run rebuilds the record
+            log.warning(f"{plan}/{month}: {exc}")
+            judged = None
+        if (judged and judged.landing_fingerprint == fingerprint) or requested.get(
+            key
+        ) == fingerprint:
             continue
         requested[key] = fingerprint  # decided once per fingerprint, whatever the outcome
         if ledger.sent_status(paths.lake, plan, month):
             continue
-        if judged.get("input_files") and _same_bytes(files, judged["input_files"]):
+        if judged and _same_bytes(files, judged.input_files):
             log.info(f"{plan}/{month}: files re-dropped with the same content; not run again")
             continue
         due.append((plan, month, fingerprint))

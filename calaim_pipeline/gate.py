@@ -28,6 +28,7 @@ from typing import Any
 
 from calaim_pipeline import lake
 from calaim_pipeline.catalog import CATALOG_DIR
+from calaim_pipeline.month_record import MonthRecord
 from calaim_pipeline.settings import CONFIG_FILES, config_file
 from calaim_pipeline.sqltext import sql_str
 
@@ -69,7 +70,12 @@ def rules_fingerprint() -> dict[str, str]:
 def rules_version() -> str:
     """A short id of :func:`rules_fingerprint`: the Dagster ``code_version`` of the assets a
     judgement produces, so the UI marks months judged under older rules, thresholds or code."""
-    payload = json.dumps(rules_fingerprint(), sort_keys=True)
+    return fingerprint_id(rules_fingerprint())
+
+
+def fingerprint_id(fingerprint: dict[str, str]) -> str:
+    """The short id of a rules fingerprint, as a month record or rule_results row stores it."""
+    payload = json.dumps(fingerprint, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
@@ -118,24 +124,19 @@ def stored_checks(lake_root: Path, plan: str, month: str) -> tuple[str, list[Sto
     return record["judgement_id"], [StoredCheck(**check) for check in record["checks"]]
 
 
-def current_judgement(lake_root: Path, plan: str, month: str) -> dict[str, Any]:
-    """The judgement the lake holds for the plan-month: its metrics' id and accepted digest."""
-    metrics = lake.read_metrics(lake_root, plan, month)
-    if metrics is None:
+def current_judgement(lake_root: Path, plan: str, month: str) -> MonthRecord:
+    """The judgement the lake holds for the plan-month: its record (id and accepted digest)."""
+    record = lake.read_metrics(lake_root, plan, month)
+    if record is None:
         raise GateError(f"{plan} {month} has not been validated: run the plan-month first")
-    if not metrics.get("judgement_id"):
-        raise GateError(
-            f"{plan} {month} was validated by an older version without a judgement id: "
-            "re-run the plan-month"
-        )
-    return metrics
+    return record
 
 
-def require_passed(lake_root: Path, plan: str, month: str) -> dict[str, Any]:
-    """The current judgement's metrics, if its stored checks passed; else :class:`GateError`
+def require_passed(lake_root: Path, plan: str, month: str) -> MonthRecord:
+    """The current judgement's record, if its stored checks passed; else :class:`GateError`
     naming the month and the failed checks."""
-    metrics = current_judgement(lake_root, plan, month)
-    judgement = metrics["judgement_id"]
+    record = current_judgement(lake_root, plan, month)
+    judgement = record.judgement_id
     stored = stored_checks(lake_root, plan, month)
     if stored is None or stored[0] != judgement:
         raise GateError(
@@ -150,7 +151,7 @@ def require_passed(lake_root: Path, plan: str, month: str) -> dict[str, Any]:
             f"{plan} {month}: submission refused: blocking check(s) failed: {reasons}. "
             "Fix the extract and re-drop it, then re-run the month"
         )
-    return metrics
+    return record
 
 
 def accepted_digest(con: Any, lines_file: Path) -> str:

@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from calaim_pipeline import filemodes, owner
+from calaim_pipeline.month_record import MonthRecord, read_month_record
 
 # What validating a plan-month publishes.
 LAKE_TABLES = (
@@ -109,8 +110,7 @@ def read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def read_metrics(lake: Path, plan: str, month: str) -> dict[str, Any] | None:
-    path = metrics_path(lake, plan, month)
-    if not path.is_file():
-        return None
-    return json.loads(path.read_text(encoding="utf-8"))
+def read_metrics(lake: Path, plan: str, month: str) -> MonthRecord | None:
+    """The plan-month's record (metrics.json), None when the month was never judged; a record
+    this version cannot read raises MonthRecordError naming the file."""
+    return read_month_record(metrics_path(lake, plan, month))

@@ -20,6 +20,8 @@ from calaim_pipeline.catalog import (
     load_rules_at,
 )
 
+pytestmark = pytest.mark.fast
+
 RULES_TEXT = RULES_PATH.read_text(encoding="utf-8")
 
 

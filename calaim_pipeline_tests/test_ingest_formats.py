@@ -39,10 +39,10 @@ def test_csv_with_bom_odd_headers_and_broken_rows_loses_nothing(data_root, insta
     result = run_partition(instance, "CHG", "2026-09")
     metrics = read_metrics(data_root.lake, "CHG", "2026-09")
     assert metrics is not None, result.all_events
-    file = metrics["files"][0]
-    assert (file["rows_read"], file["accepted"], file["rejected"]) == (20, 16, 4)
-    assert file["unparseable"] == 2 and file["reconciles"]
-    assert file["extra_columns"] == ["PLAN_INTERNAL_NOTE"]
+    file = metrics.files[0]
+    assert (file.rows_read, file.accepted, file.rejected) == (20, 16, 4)
+    assert file.unparseable == 2 and file.reconciles
+    assert file.extra_columns == ["PLAN_INTERNAL_NOTE"]
 
     rejects = {(r[0], r[3]): r for r in _lake_rows(data_root, "encounter_rejects")}
     assert rejects[("C00003", 9)][4] == ["ROW_UNPARSEABLE"] and rejects[("C00003", 9)][5].endswith(
@@ -68,14 +68,14 @@ def test_gzip_and_parquet_files_reconcile(data_root, instance):
     write_parquet(folder / "encounters_b.parquet", claims(4, prefix="Q", first_day=40))
     run_partition(instance, "CHG", "2026-09")
     metrics = read_metrics(data_root.lake, "CHG", "2026-09")
-    by_file = {f["file"]: f for f in metrics["files"]}
+    by_file = {f.file: f for f in metrics.files}
     assert (
-        by_file["encounters_a.csv.gz"]["rows_read"],
-        by_file["encounters_a.csv.gz"]["accepted"],
+        by_file["encounters_a.csv.gz"].rows_read,
+        by_file["encounters_a.csv.gz"].accepted,
     ) == (10, 10)
     assert (
-        by_file["encounters_b.parquet"]["rows_read"],
-        by_file["encounters_b.parquet"]["accepted"],
+        by_file["encounters_b.parquet"].rows_read,
+        by_file["encounters_b.parquet"].accepted,
     ) == (8, 8)
     rows = _lake_rows(data_root, "encounter_lines")
     parquet_rows = [r for r in rows if r[2] == "encounters_b.parquet"]
@@ -141,7 +141,7 @@ def test_line_numbers_stay_exact_in_a_badly_broken_file(data_root, instance):
 
     run_partition(instance, "CHG", "2026-09")
     metrics = read_metrics(data_root.lake, "CHG", "2026-09")
-    assert metrics["unparseable"] == len(broken) > 256
+    assert metrics.unparseable == len(broken) > 256
     rejects = _lake_rows(data_root, "encounter_rejects")
     assert sorted(r[3] for r in rejects) == list(range(2, 362))  # every line accounted for, once
     parsed = {r[3]: r for r in rejects if r[4] == ["CLAIM_HAS_REJECTED_LINE"]}

@@ -108,8 +108,10 @@ JUDGEMENT = "j-test"
 def _judged_and_passed(paths: DataPaths) -> None:
     """The gate's records of a month whose checks passed on judgement JUDGEMENT (gate.py)."""
     from calaim_pipeline import gate
+    from calaim_pipeline_tests.records import record_dict
 
-    lake.write_json_atomic(lake.metrics_path(paths.lake, PLAN, MONTH), {"judgement_id": JUDGEMENT})
+    record = record_dict(plan=PLAN, month=MONTH, judgement_id=JUDGEMENT)
+    lake.write_json_atomic(lake.metrics_path(paths.lake, PLAN, MONTH), record)
     gate.record_checks(paths.lake, PLAN, MONTH, JUDGEMENT, [])
 
 

@@ -124,9 +124,9 @@ def assert_no_member_data(instance: dg.DagsterInstance, *texts: str) -> None:
 
 
 def assert_reconciled(data_root, result, roster: str, read: int, kept: int, rejected: int):
-    counts = read_metrics(data_root.lake, PLAN, MONTH)["rosters"][roster]
-    assert (counts["rows_read"], counts["kept"], counts["rejected"]) == (read, kept, rejected)
-    assert counts["reconciles"] and read == kept + rejected
+    counts = read_metrics(data_root.lake, PLAN, MONTH).rosters[roster]
+    assert (counts.rows_read, counts.kept, counts.rejected) == (read, kept, rejected)
+    assert counts.reconciles and read == kept + rejected
     assert len(lake(data_root, roster, "source_row")) == kept
     assert len(lake(data_root, "roster_rejects", "source_row", f"roster = '{roster}'")) == rejected
     evaluation = check(result, "rosters_reconcile")

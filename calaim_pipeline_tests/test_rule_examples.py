@@ -16,6 +16,8 @@ from calaim_pipeline.catalog import Rule, load_catalog
 from calaim_pipeline.catalog.examples import Example
 from calaim_pipeline.validation.rule_examples import RowOutcome, example_problems, run_examples
 
+pytestmark = pytest.mark.fast
+
 CATALOG = load_catalog()
 Outcomes = dict[str, dict[tuple[str, int], list[RowOutcome]]]
 

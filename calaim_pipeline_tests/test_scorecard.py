@@ -15,6 +15,7 @@ from calaim_pipeline.scorecard.compute import compute_scorecard
 from calaim_pipeline.scorecard.reference import REFERENCE_PATH, metrics_page
 from calaim_pipeline.scorecard.render_html import index_html, latest_index_html, scorecard_html
 from calaim_pipeline.settings import ConfigError, DataPaths, load_thresholds
+from calaim_pipeline_tests.records import make_record
 
 METRICS = {
     "plan": "CHG",
@@ -45,7 +46,8 @@ METRICS = {
 
 
 def _card(metrics: dict) -> dict:
-    return compute_scorecard(metrics, [], load_catalog(), load_thresholds())
+    """The scorecard of a clean record (records.py) with `metrics`' keys in place of its own."""
+    return compute_scorecard(make_record(**metrics), [], load_catalog(), load_thresholds())
 
 
 def _row(card: dict, metric_id: str) -> dict:
@@ -59,7 +61,7 @@ def test_metrics_reference_page_is_current():
 
 def test_every_metric_states_its_threshold_source():
     thresholds = load_thresholds()
-    card = compute_scorecard(METRICS, [], load_catalog(), thresholds)
+    card = compute_scorecard(make_record(**METRICS), [], load_catalog(), thresholds)
     for row in card["metrics"]:
         if row["direction"] != "info":
             assert row["threshold"] is not None and len(row["source"]) > 3, row["metric_id"]
@@ -104,14 +106,14 @@ def test_volume_band_comes_from_the_thresholds_file():
 def test_catalog_errors_name_the_file_and_key(tmp_path: Path):
     bad = tmp_path / "catalog.yaml"
     text = (Path(load_catalog_at.__code__.co_filename).parent / "catalog.yaml").read_text()
-    bad.write_text(text.replace("on_breach: warn\n    threshold: {ref: checks.duplicate_rate_max}",
-                                "on_breach: warn\n    threshold: {value: 0.02}"))  # fmt: skip
+    bad.write_text(text.replace("on_breach: warn\n    threshold: {value: 0.05, source:",
+                                "on_breach: warn\n    threshold: {value: 0.05, sauce:"))  # fmt: skip
     with pytest.raises(
-        ConfigError, match=r"catalog\.yaml.*\n.*metrics\.\d+\(duplicate_rate\)\.threshold"
+        ConfigError, match=r"catalog\.yaml.*\n.*metrics\.\d+\(claims_billed_zero\)\.threshold"
     ):
         load_catalog_at(bad)
-    bad.write_text(text.replace("ref: checks.reject_rate_max", "ref: checks.reject_rate_maxx"))
-    with pytest.raises(ConfigError, match=r"metrics\.reject_rate\.threshold\.ref"):
+    bad.write_text(text.replace("check: reject_rate\n", "check: reject_ratee\n"))
+    with pytest.raises(ConfigError, match=r"metrics\.reject_rate\.check: 'reject_ratee' is not a"):
         load_catalog_at(bad)
 
 

@@ -39,9 +39,9 @@ def test_every_injected_defect_is_caught_with_its_rule_and_nothing_else(data_roo
             assert mismatches(data_root.root, plan, month) == [], f"{plan} {month}"
             metrics = read_metrics(data_root.lake, plan, month)
             expected = summary[f"{plan}/{month}"]
-            assert metrics["rows_read"] == expected["lines"]
-            assert metrics["rejected"] == expected["rows_rejected"]
-            assert all(f["reconciles"] for f in metrics["files"])
+            assert metrics.rows_read == expected["lines"]
+            assert metrics.rejected == expected["rows_rejected"]
+            assert all(f.reconciles for f in metrics.files)
 
 
 def test_clean_rows_are_accepted_untouched(data_root, instance):
@@ -52,8 +52,8 @@ def test_clean_rows_are_accepted_untouched(data_root, instance):
     for month in ("2026-08", "2026-09"):
         assert run_partition(instance, "HPSM", month).success
         metrics = read_metrics(data_root.lake, "HPSM", month)
-        assert metrics["rows_read"] == 1500 and metrics["rejected"] == 0
-        assert metrics["accepted_with_warnings"] == 0
+        assert metrics.rows_read == 1500 and metrics.rejected == 0
+        assert metrics.accepted_with_warnings == 0
 
 
 @pytest.mark.parametrize("file_format", ["csv.gz", "parquet"])
@@ -70,9 +70,9 @@ def test_other_formats_match_truth_and_reconcile_per_file(data_root, instance, f
     run_partition(instance, "CHG", "2026-09")
     assert mismatches(data_root.root, "CHG", "2026-09") == []
     metrics = read_metrics(data_root.lake, "CHG", "2026-09")
-    assert len(metrics["files"]) == 2
-    for file in metrics["files"]:
-        assert file["rows_read"] == file["accepted"] + file["rejected"] > 0
+    assert len(metrics.files) == 2
+    for file in metrics.files:
+        assert file.rows_read == file.accepted + file.rejected > 0
     con = duckdb.connect(str(data_root.warehouse), read_only=True)
     lines = con.execute("SELECT count(*) FROM encounter_lines").fetchall()[0][0]
-    assert lines == metrics["accepted"]
+    assert lines == metrics.accepted

@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from calaim_pipeline.lake import read_metrics
+from calaim_pipeline.month_record import MonthRecord
 from calaim_pipeline.plan_month_checks import CheckOutcome, evaluate_all, top_rules
 from calaim_pipeline.settings import DataPaths, load_thresholds
 
@@ -36,7 +37,7 @@ class MonthOutcome:
     month: str
     status: str
     reason: str  # one line, no member data: counts, rates, rule ids, paths
-    metrics: dict[str, Any] | None = None
+    metrics: MonthRecord | None = None
     failing: list[CheckOutcome] = field(default_factory=list)
     files: str = ""  # "built (837P 641 claims; 837I 147 claims)", "unchanged (...)", "held back"
     run_id: str | None = None
@@ -145,9 +146,7 @@ def outcome_of(
     return outcome
 
 
-def judged_outcome(
-    plan: str, month: str, metrics: dict[str, Any] | None, files: str
-) -> MonthOutcome:
+def judged_outcome(plan: str, month: str, metrics: MonthRecord | None, files: str) -> MonthOutcome:
     """The verdict the month's checks give on its metrics (None: it was not judged), with what
     happened to its files: held back when a blocking check failed."""
     failing = (

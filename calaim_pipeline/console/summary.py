@@ -79,7 +79,7 @@ def print_summary(outcomes: Sequence[MonthOutcome], out: TextIO | None = None) -
             if m is None:
                 counts = f"{'-':>10} {'-':>10} {'-':>9}"
             else:
-                values = (m["rows_read"], m["accepted"], m["rejected"])
+                values = (m.rows_read, m.accepted, m.rejected)
                 totals = [t + v for t, v in zip(totals, values, strict=True)]
                 counts = f"{values[0]:>10,} {values[1]:>10,} {values[2]:>9,}"
             print(f"{plan:<8} {o.month:<8} {counts}  {verdict(o)}", file=out)

@@ -159,7 +159,7 @@ def validate_plan_month(context: dg.AssetExecutionContext):
         raise dg.Failure(description=f"{plan} {month}: {exc}", allow_retries=False) from None
     m = result.metrics
     context.log.info(
-        f"{plan} {month}: read {m['rows_read']}, accepted {m['accepted']}, rejected {m['rejected']} "
+        f"{plan} {month}: read {m.rows_read}, accepted {m.accepted}, rejected {m.rejected} "
         f"in {sum(result.timings.values()):.1f}s"
     )
     # Warehouse views are refreshed here, before the checks, so a month whose blocking check fails
@@ -167,46 +167,45 @@ def validate_plan_month(context: dg.AssetExecutionContext):
     recreated = warehouse.ensure_views(paths)
     if recreated:
         context.log.info(f"warehouse views (re)created: {', '.join(recreated)}")
-    for file in m["files"]:
-        if file["extra_columns"]:
-            context.log.warning(f"{file['file']}: ignored extra columns {file['extra_columns']}")
+    for file in m.files:
+        if file.extra_columns:
+            context.log.warning(f"{file.file}: ignored extra columns {file.extra_columns}")
     yield dg.MaterializeResult(
         asset_key="encounter_lines",
         metadata={
-            "rows_read": m["rows_read"],
-            "accepted": m["accepted"],
-            "rejected": m["rejected"],
-            "reject_rate": m["reject_rate"],
-            "claims_accepted": m["claims_accepted"],
-            "files": dg.MetadataValue.json(m["files"]),
+            "rows_read": m.rows_read,
+            "accepted": m.accepted,
+            "rejected": m.rejected,
+            "reject_rate": m.reject_rate,
+            "claims_accepted": m.claims_accepted,
+            "files": dg.MetadataValue.json([f.model_dump() for f in m.files]),
+            "rules_version": m.rules_version,
             "timings_s": dg.MetadataValue.json(result.timings),
         },
     )
     yield dg.MaterializeResult(
         asset_key="encounter_rejects",
-        metadata={"rows": m["rejected"], "unparseable": m["unparseable"]},
+        metadata={"rows": m.rejected, "unparseable": m.unparseable},
     )
     yield dg.MaterializeResult(
         asset_key="rule_results",
         metadata={
-            "rules_failing": len(m["rule_counts"]),
-            "rule_counts": dg.MetadataValue.json(m["rule_counts"]),
+            "rules_failing": len(m.rule_counts),
+            "rule_counts": dg.MetadataValue.json(m.rule_counts),
         },
     )
-    rosters = m["rosters"]
+    rosters = m.rosters
     for roster in ("members", "providers"):
         r = rosters[roster]
         yield dg.MaterializeResult(
             asset_key=roster,
-            metadata={"rows": r["kept"], "rows_read": r["rows_read"], "rejected": r["rejected"]},
+            metadata={"rows": r.kept, "rows_read": r.rows_read, "rejected": r.rejected},
         )
     yield dg.MaterializeResult(
         asset_key="roster_rejects",
         metadata={
-            "rows": sum(r["rejected"] for r in rosters.values()),
-            "by_file": dg.MetadataValue.json(
-                {r["file"]: r["rule_counts"] for r in rosters.values()}
-            ),
+            "rows": sum(r.rejected for r in rosters.values()),
+            "by_file": dg.MetadataValue.json({r.file: r.rule_counts for r in rosters.values()}),
         },
     )
 

@@ -10,6 +10,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from calaim_pipeline.catalog.checks import check_spec
 from calaim_pipeline.settings import ConfigError, Thresholds, load_thresholds
 
 CATALOG_PATH = Path(__file__).resolve().parent / "catalog.yaml"
@@ -40,6 +41,7 @@ class ThresholdSpec(_Strict):
 
 class MetricSpec(_Strict):
     id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    check: str | None = None  # the plan-month check it grades (catalog/checks.yaml)
     family: str
     label: str
     unit: Literal["share", "ratio", "days", "count", "change"]
@@ -141,6 +143,55 @@ def _format_error(path: Path, error: ValidationError, raw: dict) -> str:
     return "\n".join(lines)
 
 
+DERIVED_FROM_CHECK = ("direction", "on_breach", "threshold", "threshold_high")
+
+
+def _from_check(path: Path, metric: object) -> object:
+    """A metric that grades a plan-month check takes its direction, status on breach and
+    threshold refs from the check's catalog entry, so the two can never disagree."""
+    if not isinstance(metric, dict) or metric.get("check") is None:
+        return metric
+    name = metric.get("id", "?")
+    restated = [key for key in DERIVED_FROM_CHECK if key in metric]
+    if restated:
+        raise ConfigError(
+            f"{path}: metrics.{name}: {restated} restate(s) what check {metric['check']!r} "
+            "defines in catalog/checks.yaml; remove them"
+        )
+    try:
+        spec = check_spec(metric["check"])
+    except KeyError:
+        raise ConfigError(
+            f"{path}: metrics.{name}.check: {metric['check']!r} is not a check of checks.yaml"
+        ) from None
+    limit = spec.limit
+    if limit is None:  # a count that must agree: any breach of 0 is the check failing
+        derived = {
+            "direction": "max",
+            "threshold": {
+                "value": 0,
+                "source": f"plan-month check {spec.name}: {spec.description}",
+            },
+        }
+    elif limit.band:
+        ref = f"checks.{limit.band}"
+        derived = {
+            "direction": "range",
+            "threshold": {"ref": ref, "scale": -1},
+            "threshold_high": {"ref": ref},
+        }
+    elif limit.min and limit.max:
+        derived = {
+            "direction": "range",
+            "threshold": {"ref": f"checks.{limit.min}"},
+            "threshold_high": {"ref": f"checks.{limit.max}"},
+        }
+    else:
+        direction = "min" if limit.min else "max"
+        derived = {"direction": direction, "threshold": {"ref": f"checks.{limit.keys[0]}"}}
+    return {**metric, **derived, "on_breach": spec.status_on_breach}
+
+
 def load_catalog_at(path: Path, thresholds: Thresholds | None = None) -> Catalog:
     """Load and validate a catalog file; every ref must name a threshold in thresholds.yaml."""
     if not path.is_file():
@@ -151,6 +202,7 @@ def load_catalog_at(path: Path, thresholds: Thresholds | None = None) -> Catalog
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: <root>: expected a mapping with 'grading' and 'metrics'")
+    raw = {**raw, "metrics": [_from_check(path, m) for m in raw.get("metrics") or []]}
     try:
         catalog = Catalog.model_validate(raw)
     except ValidationError as exc:

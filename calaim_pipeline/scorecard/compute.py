@@ -1,4 +1,4 @@
-"""One plan-month's scorecard, derived from its metrics.json (no raw data is read again).
+"""One plan-month's scorecard, derived from its month record (metrics.json) (no raw data is read again).
 
 Every metric of the catalog becomes one row: value, threshold, status. The overall status says
 whether the month is fit to send (no failing metric); the score and grade summarise the families.
@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from calaim_pipeline.catalog import FAMILIES, line_rules, rules_by_id
+from calaim_pipeline.month_record import MonthRecord
 from calaim_pipeline.plan_month_checks import evaluate_all
 from calaim_pipeline.settings import Thresholds
 
@@ -35,34 +36,32 @@ def _share(part: float, whole: float) -> float | None:
     return round(part / whole, 6) if whole else None
 
 
-def _reject_rate(m: dict) -> Measured:
-    return Measured(m["reject_rate"], f"{m['rejected']} of {m['rows_read']} lines")
+def _reject_rate(m: MonthRecord) -> Measured:
+    return Measured(m.reject_rate, f"{m.rejected} of {m.rows_read} lines")
 
 
-def _rows_reconcile(m: dict) -> Measured:
-    bad = [f["file"] for f in m["files"] if not f["reconciles"]]
-    return Measured(len(bad), f"{len(m['files'])} file(s) read" + (f"; off: {bad}" if bad else ""))
+def _rows_reconcile(m: MonthRecord) -> Measured:
+    bad = [f.file for f in m.files if not f.reconciles]
+    return Measured(len(bad), f"{len(m.files)} file(s) read" + (f"; off: {bad}" if bad else ""))
 
 
-def _rosters_reconcile(m: dict) -> Measured:
-    rosters = [r for r in (m.get("rosters") or {}).values() if isinstance(r, dict)]
-    if not rosters or not all("reconciles" in r for r in rosters):
-        return Measured(None, "no roster counts (judged by an older version)", False)
-    bad = [r["file"] for r in rosters if not r["reconciles"]]
-    rejected = sum(r["rejected"] for r in rosters)
+def _rosters_reconcile(m: MonthRecord) -> Measured:
+    rosters = list(m.rosters.values())
+    bad = [r.file for r in rosters if not r.reconciles]
+    rejected = sum(r.rejected for r in rosters)
     detail = f"{len(rosters)} roster(s) read, {rejected} row(s) in roster_rejects"
     return Measured(len(bad), detail + (f"; off: {bad}" if bad else ""))
 
 
-def _duplicates(m: dict) -> Measured:
-    return Measured(m["duplicates"]["rate"], f"{m['duplicates']['rows']} of {m['rows_read']} lines")
+def _duplicates(m: MonthRecord) -> Measured:
+    return Measured(m.duplicates.rate, f"{m.duplicates.rows} of {m.rows_read} lines")
 
 
-def _timeliness(key: str, days: int | None = None) -> Callable[[dict], Measured]:
-    def measure(m: dict) -> Measured:
-        t = m["timeliness"]
-        value = t[key]
-        detail = f"of {t['dated_lines']} dated lines"
+def _timeliness(key: str, days: int | None = None) -> Callable[[MonthRecord], Measured]:
+    def measure(m: MonthRecord) -> Measured:
+        t = m.timeliness
+        value = getattr(t, key)
+        detail = f"of {t.dated_lines} dated lines"
         if days is not None:
             detail = f"within {days} days, {detail}"
         return Measured(value, detail, value is not None)
@@ -70,23 +69,23 @@ def _timeliness(key: str, days: int | None = None) -> Callable[[dict], Measured]
     return measure
 
 
-def _paid_within(m: dict) -> Measured:
-    t = m["timeliness"]
-    share = t["paid_within_share"]
+def _paid_within(m: MonthRecord) -> Measured:
+    t = m.timeliness
+    share = t.paid_within_share
     return Measured(
         share,
-        f"within {t['paid_within_days']} days, of {t['dated_lines']} dated lines",
+        f"within {t.paid_within_days} days, of {t.dated_lines} dated lines",
         share is not None,
     )
 
 
-def _utilisation(thresholds: Thresholds) -> Callable[[dict], Measured]:
-    def measure(m: dict) -> Measured:
-        u = m["utilisation"]
-        members = u["enrolled_members"]
+def _utilisation(thresholds: Thresholds) -> Callable[[MonthRecord], Measured]:
+    def measure(m: MonthRecord) -> Measured:
+        u = m.utilisation
+        members = u.enrolled_members
         minimum = thresholds.checks.value("utilisation_min_members")
-        rate = u["encounters_per_member_month"]
-        detail = f"{u['claims_accepted']} claims / {members} enrolled members"
+        rate = u.encounters_per_member_month
+        detail = f"{u.claims_accepted} claims / {members} enrolled members"
         if rate is None or members < minimum:
             return Measured(rate, f"{detail}; graded from {minimum:.0f} members", False)
         return Measured(rate, detail)
@@ -94,32 +93,30 @@ def _utilisation(thresholds: Thresholds) -> Callable[[dict], Measured]:
     return measure
 
 
-def _volume(m: dict) -> Measured:
-    history = m["volume_history"]
+def _volume(m: MonthRecord) -> Measured:
+    history = m.volume_history
     if not history:
-        return Measured(None, f"{m['rows_read']} lines; no earlier month in the lake", False)
-    mean = sum(h["rows_read"] for h in history) / len(history)
-    change = round((m["rows_read"] - mean) / mean, 6) if mean else 0.0
-    return Measured(change, f"{m['rows_read']} lines vs mean {mean:.0f} of {len(history)} month(s)")
+        return Measured(None, f"{m.rows_read} lines; no earlier month in the lake", False)
+    mean = sum(h.rows_read for h in history) / len(history)
+    change = round((m.rows_read - mean) / mean, 6) if mean else 0.0
+    return Measured(change, f"{m.rows_read} lines vs mean {mean:.0f} of {len(history)} month(s)")
 
 
-def _billed_zero(m: dict) -> Measured:
-    claims = m["claims_accepted"]
+def _billed_zero(m: MonthRecord) -> Measured:
+    claims = m.claims_accepted
     return Measured(
-        _share(m["claims_billed_zero"], claims),
-        f"{m['claims_billed_zero']} of {claims} accepted claims",
+        _share(m.claims_billed_zero, claims),
+        f"{m.claims_billed_zero} of {claims} accepted claims",
         bool(claims),
     )
 
 
-def _ecm(m: dict) -> Measured:
-    e = m["ecm_cs"]
-    return Measured(
-        e["valid_share"], f"{e['invalid']} invalid of {e['lines']} ECM/CS lines", bool(e["lines"])
-    )
+def _ecm(m: MonthRecord) -> Measured:
+    e = m.ecm_cs
+    return Measured(e.valid_share, f"{e.invalid} invalid of {e.lines} ECM/CS lines", bool(e.lines))
 
 
-def _extractors(thresholds: Thresholds) -> dict[str, Callable[[dict], Measured]]:
+def _extractors(thresholds: Thresholds) -> dict[str, Callable[[MonthRecord], Measured]]:
     return {
         "reject_rate": _reject_rate,
         "rows_reconcile": _rows_reconcile,
@@ -137,29 +134,25 @@ def _extractors(thresholds: Thresholds) -> dict[str, Callable[[dict], Measured]]
     }
 
 
-def _per_key(spec: MetricSpec, m: dict) -> list[tuple[str, str, Measured]]:
+def _per_key(spec: MetricSpec, m: MonthRecord) -> list[tuple[str, str, Measured]]:
     """(key, family, measured) for the metrics the catalog repeats per field, family or rule."""
     out = []
     if spec.per == "field":
-        for column, s in m["completeness"].items():
-            detail = f"{s['filled']} of {s['applicable']} lines where it applies"
-            out.append((column, spec.family, Measured(s["rate"], detail, s["rate"] is not None)))
+        for column, c in m.completeness.items():
+            detail = f"{c.filled} of {c.applicable} lines where it applies"
+            out.append((column, spec.family, Measured(c.rate, detail, c.rate is not None)))
     elif spec.per == "family":
         for family in FAMILIES:
-            s = m["family_validity"][family]
-            detail = f"{s['rows_failed']} of {m['rows_read']} lines fail"
-            out.append(
-                (family, family, Measured(s["pass_rate"], detail, s["pass_rate"] is not None))
-            )
+            v = m.family_validity[family]
+            detail = f"{v.rows_failed} of {m.rows_read} lines fail"
+            out.append((family, family, Measured(v.pass_rate, detail, v.pass_rate is not None)))
     elif spec.per == "rule":
         # Shares of the lines read: roster rules (which count roster rows) are left to the
         # rosters_reconcile check and the roster_rejects table.
         for rule in line_rules():
-            count = int(m["rule_counts"].get(rule.id, 0))
+            count = int(m.rule_counts.get(rule.id, 0))
             detail = f"{count} row(s); {rule.severity}; {rule.family}"
-            out.append(
-                (rule.id, spec.family, Measured(_share(count, m["rows_read"]) or 0.0, detail))
-            )
+            out.append((rule.id, spec.family, Measured(_share(count, m.rows_read) or 0.0, detail)))
     return out
 
 
@@ -178,9 +171,7 @@ def _status(spec: MetricSpec, measured: Measured, low: float | None, high: float
     return "pass" if ok else str(spec.on_breach)
 
 
-def metric_rows(
-    m: dict[str, Any], catalog: Catalog, thresholds: Thresholds
-) -> list[dict[str, Any]]:
+def metric_rows(m: MonthRecord, catalog: Catalog, thresholds: Thresholds) -> list[dict[str, Any]]:
     """Every catalog metric for one plan-month: value, threshold, status, source."""
     extractors = _extractors(thresholds)
     rows = []
@@ -241,9 +232,9 @@ def overall_status(rows: Sequence[dict]) -> str:
     return "fail" if "fail" in statuses else "warn" if "warn" in statuses else "pass"
 
 
-def top_failing_rules(m: dict[str, Any], limit: int = TOP_FAILING_RULES) -> list[dict[str, Any]]:
+def top_failing_rules(m: MonthRecord, limit: int = TOP_FAILING_RULES) -> list[dict[str, Any]]:
     catalog = rules_by_id()
-    counts = sorted(m["rule_counts"].items(), key=lambda kv: (-kv[1], kv[0]))
+    counts = sorted(m.rule_counts.items(), key=lambda kv: (-kv[1], kv[0]))
     out = []
     for rule_id, count in counts[:limit]:
         rule = catalog[rule_id]
@@ -254,46 +245,43 @@ def top_failing_rules(m: dict[str, Any], limit: int = TOP_FAILING_RULES) -> list
                 "severity": rule.severity,
                 "description": rule.description,
                 "rows": int(count),
-                "rate": _share(count, m["rows_read"]) or 0.0,
-                "examples": [
-                    {"claim_id": e.get("claim_id"), "file": e["file"], "line": int(e["line"])}
-                    for e in m["rule_examples"].get(rule_id, [])[:EXAMPLES_PER_RULE]
-                ],
+                "rate": _share(count, m.rows_read) or 0.0,
+                "examples": m.example_claims(rule_id, EXAMPLES_PER_RULE),
             }
         )
     return out
 
 
-def trend_point(m: dict[str, Any]) -> dict[str, Any]:
-    t = m["timeliness"]
+def trend_point(m: MonthRecord) -> dict[str, Any]:
+    t = m.timeliness
     return {
-        "month": m["month"],
-        "rows_read": m["rows_read"],
-        "rejected": m["rejected"],
-        "reject_rate": m["reject_rate"],
-        "paid_within_30": t["share_within_30"],
-        "paid_within_90": t["share_within_90"],
-        "paid_within_180": t["share_within_180"],
-        "lag_days_p50": t["lag_days_p50"],
-        "lag_days_p90": t["lag_days_p90"],
+        "month": m.month,
+        "rows_read": m.rows_read,
+        "rejected": m.rejected,
+        "reject_rate": m.reject_rate,
+        "paid_within_30": t.share_within_30,
+        "paid_within_90": t.share_within_90,
+        "paid_within_180": t.share_within_180,
+        "lag_days_p50": t.lag_days_p50,
+        "lag_days_p90": t.lag_days_p90,
     }
 
 
 def compute_scorecard(
-    m: dict[str, Any],
-    history: Sequence[dict[str, Any]],
+    m: MonthRecord,
+    history: Sequence[MonthRecord],
     catalog: Catalog,
     thresholds: Thresholds,
 ) -> dict[str, Any]:
     """The scorecard of one plan-month as plain data (what scorecard.json holds).
 
-    m is the month's metrics.json; history holds the metrics of the plan's earlier months (any
-    order) for the trend charts.
+    m is the month's record; history holds the records of the plan's earlier months (any order)
+    for the trend charts.
     """
     rows = metric_rows(m, catalog, thresholds)
     score, grade, family_scores = score_and_grade(rows, catalog)
     status = overall_status(rows)
-    months = sorted([*(h for h in history if h["month"] < m["month"]), m], key=lambda h: h["month"])
+    months = sorted([*(h for h in history if h.month < m.month), m], key=lambda h: h.month)
     checks = [
         {"check": o.name, "severity": o.severity, "passed": o.passed, "summary": o.summary}
         for o in evaluate_all(m, thresholds)
@@ -302,8 +290,8 @@ def compute_scorecard(
         s: sum(1 for r in rows if r["status"] == s) for s in ("pass", "warn", "fail", "n/a", "info")
     }
     return {
-        "plan": m["plan"],
-        "month": m["month"],
+        "plan": m.plan,
+        "month": m.month,
         "status": status,
         "fit_to_send": status != "fail",
         "score": score,
@@ -311,22 +299,21 @@ def compute_scorecard(
         "family_scores": family_scores,
         "status_counts": counts,
         "totals": {
-            "rows_read": m["rows_read"],
-            "accepted": m["accepted"],
-            "rejected": m["rejected"],
-            "reject_rate": m["reject_rate"],
-            "accepted_with_warnings": m["accepted_with_warnings"],
-            "claims_read": m["claims_read"],
-            "claims_accepted": m["claims_accepted"],
-            "billed_total": m["billed_total"],
-            "paid_total": m["paid_total"],
+            "rows_read": m.rows_read,
+            "accepted": m.accepted,
+            "rejected": m.rejected,
+            "reject_rate": m.reject_rate,
+            "accepted_with_warnings": m.accepted_with_warnings,
+            "claims_read": m.claims_read,
+            "claims_accepted": m.claims_accepted,
+            "billed_total": m.billed_total,
+            "paid_total": m.paid_total,
         },
         "files": [
-            {
-                k: f[k]
-                for k in ("file", "format", "rows_read", "accepted", "rejected", "unparseable")
-            }
-            for f in m["files"]
+            f.model_dump(
+                include={"file", "format", "rows_read", "accepted", "rejected", "unparseable"}
+            )
+            for f in m.files
         ],
         "checks": checks,
         "metrics": rows,

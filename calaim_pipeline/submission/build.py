@@ -29,6 +29,7 @@ from typing import Any
 import pyarrow as pa
 
 from calaim_pipeline import filemodes, gate, lake, owner, recovery
+from calaim_pipeline.month_record import MonthRecord
 from calaim_pipeline.settings import DataPaths, PlansRegistry
 from calaim_pipeline.sqltext import sql_str
 from calaim_pipeline.submission import commit, ledger
@@ -112,12 +113,12 @@ def _line_counts(con, lines_file: Path) -> dict[str, tuple[int, int]]:
     return {claim_type: (int(claims), int(lines)) for claim_type, claims, lines in rows}
 
 
-def _check_lines_are_judged(con, lines_file: Path, judged: dict[str, Any], where: str) -> None:
+def _check_lines_are_judged(con, lines_file: Path, judged: MonthRecord, where: str) -> None:
     """The lake's accepted lines must be the ones the checks passed on (not a newer judgement)."""
-    if gate.accepted_digest(con, lines_file) != judged.get("accepted_digest"):
+    if gate.accepted_digest(con, lines_file) != judged.accepted_digest:
         raise gate.GateError(
             f"{where}: submission refused: the lake's accepted lines differ from the judgement "
-            f"{judged['judgement_id']} the checks were evaluated on; re-run the plan-month"
+            f"{judged.judgement_id} the checks were evaluated on; re-run the plan-month"
         )
 
 
@@ -176,7 +177,7 @@ def build_submission(
             judged = gate.require_passed(paths.lake, plan_code, month)
             _check_lines_are_judged(con, lines_file, judged, f"{plan_code} {month}")
             _check_ledger_now(paths, plan_code, month, lines_file, con)
-            kept = _unchanged_build(paths, plan_code, month, judged["judgement_id"])
+            kept = _unchanged_build(paths, plan_code, month, judged.judgement_id)
             if kept is not None:
                 return SubmissionResult(plan_code, month, folder, kept, unchanged=True)
             expected = _line_counts(con, lines_file)
@@ -234,14 +235,14 @@ def build_submission(
                             "status": ledger.BUILT,
                             "sent_at": None,
                             "sent_by": None,
-                            "judgement_id": judged["judgement_id"],
+                            "judgement_id": judged.judgement_id,
                         }
                     )
             finally:
                 for _, _, job in jobs:
                     job.out.unlink(missing_ok=True)
             manifest = _manifest(plan_code, month, created, rows)
-            manifest["judgement_id"] = judged["judgement_id"]
+            manifest["judgement_id"] = judged.judgement_id
             manifest["build_seconds"] = round(time.perf_counter() - started, 2)
             # Ledger lines and manifest, then `submissions` (the commit point); the earlier
             # build's files go only after it (commit.py; docs/decisions.md).

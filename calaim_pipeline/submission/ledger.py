@@ -275,11 +275,11 @@ def mark_sent(
         if rows[0]["status"] == SENT:
             raise LedgerError(f"{plan} {month} was already marked sent on {rows[0]['sent_at']}")
         built_from = rows[0].get("judgement_id")
-        if built_from != judged["judgement_id"]:
+        if built_from != judged.judgement_id:
             raise LedgerError(
                 f"{plan} {month}: not marked sent: its files were built from judgement "
                 f"{built_from or 'unknown'}, but the month was judged again since "
-                f"({judged['judgement_id']}); rebuild the files and review them again"
+                f"({judged.judgement_id}); rebuild the files and review them again"
             )
         folder = submissions_root / plan / month
         for row in rows:

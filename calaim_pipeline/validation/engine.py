@@ -23,6 +23,7 @@ from calaim_pipeline.ingest.contract import ALWAYS_REQUIRED
 from calaim_pipeline.ingest.landing import PlanMonthDrop, landing_fingerprint
 from calaim_pipeline.ingest.reader import stage_file
 from calaim_pipeline.ingest.rosters import load_rosters, roster_counts
+from calaim_pipeline.month_record import MonthRecord, record_json
 from calaim_pipeline.settings import DataPaths, Thresholds
 from calaim_pipeline.sqltext import sql_str
 from calaim_pipeline.submission import ledger
@@ -35,7 +36,7 @@ from calaim_pipeline.validation.contract_schema import validate_accepted_file
 class PlanMonthResult:
     plan: str
     month: str
-    metrics: dict[str, Any]
+    metrics: MonthRecord
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -115,16 +116,19 @@ def _judgement(
         "accepted_digest": accepted,
         "input_files": inputs,
         "rules_fingerprint": rules,
+        "rules_version": gate.fingerprint_id(rules),
     }
 
 
-def _publish(paths: DataPaths, drop: PlanMonthDrop, out: Path, metrics: dict[str, Any]) -> None:
+def _publish(paths: DataPaths, drop: PlanMonthDrop, out: Path, record: MonthRecord) -> None:
     """Move every finished file into the lake (atomic renames), metrics last."""
     for table in lake.LAKE_TABLES:
         lake.publish_file(
             out / f"{table}.parquet", lake.partition_file(paths.lake, table, drop.plan, drop.month)
         )
-    lake.write_json_atomic(lake.metrics_path(paths.lake, drop.plan, drop.month), metrics)
+    lake.write_json_atomic(
+        lake.metrics_path(paths.lake, drop.plan, drop.month), record_json(record)
+    )
 
 
 def run_plan_month(
@@ -177,7 +181,7 @@ def run_plan_month(
         contract_rows = validate_accepted_file(out / "encounter_lines.parquet")
         watch.lap("contract")
 
-        metrics = metrics_sql.compute(
+        measures = metrics_sql.compute(
             con,
             plan=drop.plan,
             month=drop.month,
@@ -187,22 +191,23 @@ def run_plan_month(
             out_dir=out,
         )
         _write_rosters(con, drop, out)
-        metrics |= {
-            "rosters": roster_counts(con, rosters_read, out),
-            "contract_checked_rows": contract_rows,
-            "ledger": _ledger_context(con),
-            "landing_fingerprint": landed,
-        }
-        metrics |= _judgement(con, drop, out, inputs)
+        record = MonthRecord(
+            **measures.model_dump(),
+            rosters=roster_counts(con, rosters_read, out),
+            contract_checked_rows=contract_rows,
+            ledger=_ledger_context(con),
+            landing_fingerprint=landed,
+            **_judgement(con, drop, out, inputs),
+        )
         pq.write_table(
-            outputs.rule_results_table(drop.plan, drop.month, metrics), out / "rule_results.parquet"
+            outputs.rule_results_table(drop.plan, drop.month, record), out / "rule_results.parquet"
         )
         watch.lap("metrics")
 
-        metrics["timings"] = watch.timings
-        _publish(paths, drop, out, metrics)
+        record = record.model_copy(update={"timings": dict(watch.timings)})
+        _publish(paths, drop, out, record)
         watch.lap("publish")
-        return PlanMonthResult(drop.plan, drop.month, metrics, watch.timings)
+        return PlanMonthResult(drop.plan, drop.month, record, watch.timings)
     finally:
         con.close()
         work.remove()

@@ -8,7 +8,6 @@ without touching the lines again.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import duckdb
 
@@ -20,6 +19,7 @@ from calaim_pipeline.ingest.contract import (
     REQUIRED_FOR_PROFESSIONAL,
 )
 from calaim_pipeline.ingest.reader import StagedFile
+from calaim_pipeline.month_record import MonthMeasures
 from calaim_pipeline.months import month_bounds, shift_month
 from calaim_pipeline.settings import Thresholds
 from calaim_pipeline.sqltext import sql_list, sql_str
@@ -143,7 +143,7 @@ def _volume_history(lake_root: Path, plan: str, month: str, months_back: int) ->
         earlier = shift_month(month, -offset)
         stored = lake.read_metrics(lake_root, plan, earlier)
         if stored is not None:
-            history.append({"month": earlier, "rows_read": stored["rows_read"]})
+            history.append({"month": earlier, "rows_read": stored.rows_read})
     return history
 
 
@@ -156,7 +156,7 @@ def compute(
     thresholds: Thresholds,
     lake_root: Path,
     out_dir: Path,
-) -> dict[str, Any]:
+) -> MonthMeasures:
     """All plan-month measures, from the lines, the verdicts and the written output files."""
     con.execute(
         f"CREATE OR REPLACE TEMP VIEW typed_lines AS SELECT l.*, {typed_values_sql()} FROM lines l"
@@ -217,7 +217,7 @@ def compute(
     (claims_read,) = _one(con, "SELECT count(DISTINCT claim_id) FROM lines")
     duplicates = rule_counts.get("DUPLICATE_LINE_IN_MONTH", 0)
 
-    return {
+    measures = {
         "plan": plan,
         "month": month,
         "files": files,
@@ -266,3 +266,4 @@ def compute(
             lake_root, plan, month, int(checks.volume_history_months.value)
         ),
     }
+    return MonthMeasures.model_validate(measures)

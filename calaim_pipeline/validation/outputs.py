@@ -2,43 +2,44 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pyarrow as pa
 
 from calaim_pipeline.catalog import load_rules
 from calaim_pipeline.ingest.contract import DATE_COLUMNS, ENCOUNTER_COLUMNS
+from calaim_pipeline.month_record import MonthRecord, RosterCounts
 from calaim_pipeline.sqltext import sql_str
 from calaim_pipeline.validation import sql
 
 UNPARSEABLE_RULE = "ROW_UNPARSEABLE"
 
 
-def _roster_checked_and_failed(rule_id: str, roster: str | None, rosters: dict) -> tuple[int, int]:
+def _roster_checked_and_failed(
+    rule_id: str, roster: str | None, rosters: dict[str, RosterCounts]
+) -> tuple[int, int]:
     """Roster rules count roster rows: every row read for the reader's rule, else the parsed rows
     of the rule's roster."""
     judged = [rosters[roster]] if roster else list(rosters.values())
-    checked = sum(r["rows_read"] - (r["unparseable"] if roster else 0) for r in judged)
-    failed = sum(r["rule_counts"].get(rule_id, 0) for r in judged)
+    checked = sum(r.rows_read - (r.unparseable if roster else 0) for r in judged)
+    failed = sum(r.rule_counts.get(rule_id, 0) for r in judged)
     return checked, failed
 
 
-def rule_results_table(plan: str, month: str, metrics: dict[str, Any]) -> pa.Table:
-    """plan x month x rule counts for every catalog rule. Ledger rules show 0 checked while the
-    plan's ledger holds no other month: there was nothing to compare against. Roster rules count
-    roster rows (members.csv, providers.csv), every other rule encounter lines."""
-    parsed = metrics["rows_read"] - metrics["unparseable"]
-    ledger = metrics.get("ledger", {})
-    ledger_in_use = ledger.get("earlier_months_known") or ledger.get("live_line_keys")
+def rule_results_table(plan: str, month: str, record: MonthRecord) -> pa.Table:
+    """plan x month x rule counts for every catalog rule, with the rules version that judged them.
+    Ledger rules show 0 checked while the plan's ledger holds no other month: there was nothing
+    to compare against. Roster rules count roster rows (members.csv, providers.csv), every other
+    rule encounter lines."""
+    parsed = record.rows_read - record.unparseable
+    ledger_in_use = record.ledger.earlier_months_known or record.ledger.live_line_keys
     rows = []
     for rule in load_rules():
-        failed = metrics["rule_counts"].get(rule.id, 0)
+        failed = record.rule_counts.get(rule.id, 0)
         if rule.stage == "roster":
-            checked, failed = _roster_checked_and_failed(rule.id, rule.roster, metrics["rosters"])
+            checked, failed = _roster_checked_and_failed(rule.id, rule.roster, record.rosters)
         elif rule.stage == "ledger" and not ledger_in_use:
             checked = 0
         elif rule.stage == "ingest":
-            checked = metrics["rows_read"]
+            checked = record.rows_read
         else:
             checked = parsed
         rows.append(
@@ -51,6 +52,7 @@ def rule_results_table(plan: str, month: str, metrics: dict[str, Any]) -> pa.Tab
                 "rows_checked": checked,
                 "rows_failed": failed,
                 "fail_rate": failed / checked if checked else None,
+                "rules_version": record.rules_version,
             }
         )
     return pa.Table.from_pylist(rows)
