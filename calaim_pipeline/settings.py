@@ -231,6 +231,25 @@ class DataPaths:
         return self.root / "scorecards"
 
 
+@dataclass(frozen=True)
+class DuckDBLimits:
+    """What one plan-month's DuckDB may use: a memory cap (it spills to disk beyond it) and
+    threads. From the Dagster resource in runs (defs/resources.py), else the environment."""
+
+    memory_limit: str = "1500MB"
+    threads: int = 0  # 0: every core
+
+    @classmethod
+    def from_env(cls) -> DuckDBLimits:
+        return cls(
+            memory_limit=os.environ.get("CALAIM_DUCKDB_MEMORY", cls.memory_limit),
+            threads=int(os.environ.get("CALAIM_DUCKDB_THREADS", 0)),
+        )
+
+    def duckdb_config(self) -> dict[str, Any]:
+        return {"memory_limit": self.memory_limit, "threads": self.threads or os.cpu_count() or 2}
+
+
 def data_paths() -> DataPaths:
     """The data root: CALAIM_DATA_DIR, else ./data in the project."""
     return DataPaths(Path(os.environ.get("CALAIM_DATA_DIR", PROJECT_DIR / "data")).resolve())

@@ -9,6 +9,7 @@ from datetime import datetime
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from calaim_pipeline.definitions import defs
 from calaim_pipeline.defs.automation import landing_sensor, monthly_all_plans
@@ -158,3 +159,56 @@ def test_a_changed_threshold_or_rule_changes_the_judged_assets_code_version(tmp_
 def test_rules_reference_page_is_current():
     """docs/rules.md is generated from the catalog; regenerate it with `make rules-doc`."""
     assert (PROJECT / "docs" / "rules.md").read_text(encoding="utf-8") == rules_page()
+
+
+def test_asset_checks_follow_the_check_catalog():
+    """Each asset check's name, blocking flag and severity come from catalog/checks.yaml."""
+    from calaim_pipeline.catalog.checks import plan_month_checks
+    from calaim_pipeline.defs.encounters import CHECK_SPECS
+
+    specs = {spec.name: spec for spec in CHECK_SPECS}
+    assert set(specs) == {check.name for check in plan_month_checks()}
+    for check in plan_month_checks():
+        spec = specs[check.name]
+        assert spec.blocking == (check.severity == "ERROR"), check.name
+        assert spec.metadata["severity"] == check.severity
+        assert check.description in spec.description
+
+
+def test_the_settings_resource_decides_where_a_run_reads_and_writes(
+    tmp_path, monkeypatch, instance
+):
+    """A data root given to the resource wins over CALAIM_DATA_DIR: the run's lake is there."""
+    from calaim_pipeline.defs.partitions import plan_month_key
+    from calaim_pipeline.defs.resources import PipelineSettings
+    from calaim_pipeline.lake import read_metrics
+
+    elsewhere = tmp_path / "env_root"
+    elsewhere.mkdir()
+    monkeypatch.setenv("CALAIM_DATA_DIR", str(elsewhere))
+    root = tmp_path / "resource_root"
+    folder = landing(root, "HPSM", "2026-08")
+    write_rosters(folder)
+    write_csv(folder / "encounters.csv", claims(3))
+    job = defs().resolve_job_def("plan_month_job")
+    settings = PipelineSettings(data_root=str(root), duckdb_memory_limit="500MB", duckdb_threads=1)
+    result = job.execute_in_process(
+        partition_key=plan_month_key("HPSM", "2026-08"),
+        instance=instance,
+        resources={"settings": settings},
+        raise_on_error=False,
+    )
+    assert result.is_node_success("validate_plan_month")  # (the checks' verdict is not the point)
+    record = read_metrics(root / "lake", "HPSM", "2026-08")
+    assert record is not None and record.rows_read == 6
+    assert not (elsewhere / "lake").exists()
+    assert settings.duckdb().duckdb_config() == {"memory_limit": "500MB", "threads": 1}
+
+
+def test_a_config_dir_on_the_resource_must_match_the_environment(tmp_path, monkeypatch):
+    from calaim_pipeline.defs.resources import PipelineSettings
+    from calaim_pipeline.settings import ConfigError
+
+    monkeypatch.delenv("CALAIM_CONFIG_DIR", raising=False)
+    with pytest.raises(ConfigError, match="differs from CALAIM_CONFIG_DIR=\\(unset\\)"):
+        PipelineSettings(config_dir=str(tmp_path)).thresholds()

@@ -5,10 +5,10 @@ from typing import Any
 import dagster as dg
 
 from calaim_pipeline import gate, recovery, warehouse
+from calaim_pipeline.defs.resources import PipelineSettings
 from calaim_pipeline.ingest.landing import LandingError, find_drop
 from calaim_pipeline.ingest.reader import ExtractFileError
 from calaim_pipeline.plan_month_checks import PLAN_MONTH_CHECKS, CheckOutcome, evaluate_and_record
-from calaim_pipeline.settings import data_paths, load_plans, load_thresholds
 from calaim_pipeline.submission.ledger import SentMonthError
 from calaim_pipeline.validation.contract_schema import ContractViolation
 from calaim_pipeline.validation.engine import run_plan_month
@@ -138,21 +138,22 @@ def check_results(outcomes: list[CheckOutcome]) -> list[dg.AssetCheckResult]:
         "keep the DuckDB warehouse views over it current."
     ),
 )
-def validate_plan_month(context: dg.AssetExecutionContext):
+def validate_plan_month(context: dg.AssetExecutionContext, settings: PipelineSettings):
     plan, month = plan_and_month(context)
-    paths = data_paths()
+    paths = settings.paths()
     # What a killed earlier run left (staging with member data, temp files, a half-built month).
     recovered = recovery.recover(paths)
     if recovered.anything:
         context.log.warning(f"cleaned up after an interrupted run: {recovered.summary()}")
     try:
-        drop = find_drop(paths, plan, month, load_plans().codes)
+        drop = find_drop(paths, plan, month, settings.plans().codes)
         context.log.info(f"{plan} {month}: {len(drop.encounter_files)} encounter file(s)")
         result = run_plan_month(
             drop,
             paths,
-            load_thresholds(),
+            settings.thresholds(),
             progress=lambda stage: context.log.info(f"{STAGE_LOG_PREFIX}{stage}"),
+            limits=settings.duckdb(),
         )
     except (LandingError, ExtractFileError, ContractViolation, SentMonthError) as exc:
         # The message names the file, line and column; nothing was published for this partition.
@@ -219,11 +220,11 @@ def validate_plan_month(context: dg.AssetExecutionContext):
         "the scorecard, which compliance needs most for a failing month, is still built."
     ),
 )
-def plan_month_checks(context: dg.AssetCheckExecutionContext):
+def plan_month_checks(context: dg.AssetCheckExecutionContext, settings: PipelineSettings):
     plan, month = plan_and_month(context)
     # Stored with the judgement they were evaluated on: the gate that build_submission and
     # mark_sent apply, whichever run or button asks for the files (gate.py).
-    outcomes = evaluate_and_record(data_paths().lake, plan, month, load_thresholds())
+    outcomes = evaluate_and_record(settings.paths().lake, plan, month, settings.thresholds())
     if outcomes is None:
         raise dg.Failure(description=f"{plan} {month}: no metrics in the lake; validate it first")
     yield from check_results(outcomes)

@@ -3,8 +3,8 @@
 import dagster as dg
 
 from calaim_pipeline import gate, warehouse
+from calaim_pipeline.defs.resources import PipelineSettings
 from calaim_pipeline.scorecard import build_index, build_scorecard
-from calaim_pipeline.settings import data_paths
 
 from .jobs import COMPLIANCE_TEAM, SCORECARD_GROUP
 from .partitions import (
@@ -65,11 +65,13 @@ def _preview(card: dict) -> str:
         "scorecards/<PLAN>/<YYYY-MM>/scorecard.html and .json), from its validation metrics."
     ),
 )
-def dq_scorecard(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+def dq_scorecard(
+    context: dg.AssetExecutionContext, settings: PipelineSettings
+) -> dg.MaterializeResult:
     plan, month = plan_and_month(context)
-    paths = data_paths()
+    paths = settings.paths()
     try:
-        built = build_scorecard(paths, plan, month)
+        built = build_scorecard(paths, plan, month, thresholds=settings.thresholds())
     except FileNotFoundError as exc:
         raise dg.Failure(description=str(exc), allow_retries=False) from None
     warehouse.ensure_views(paths)
@@ -120,9 +122,11 @@ INDEX_AFTER_ANY_SCORECARD = (
         "and the top page (scorecards/index.html: each plan's latest month)."
     ),
 )
-def scorecard_index(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+def scorecard_index(
+    context: dg.AssetExecutionContext, settings: PipelineSettings
+) -> dg.MaterializeResult:
     month = context.partition_key
-    paths = data_paths()
+    paths = settings.paths()
     top = build_index(paths, month)
     page = paths.scorecards / month / "index.html"
     if top is None or not page.is_file():

@@ -5,7 +5,8 @@ from datetime import timedelta
 import dagster as dg
 
 from calaim_pipeline import gate, warehouse
-from calaim_pipeline.settings import data_paths, load_plans, load_thresholds
+from calaim_pipeline.defs.resources import PipelineSettings
+from calaim_pipeline.settings import load_thresholds
 from calaim_pipeline.submission import ledger
 from calaim_pipeline.submission.build import StaleValidationError, build_submission
 from calaim_pipeline.submission.x12_837 import SubmissionDataError
@@ -51,11 +52,13 @@ def submission_freshness() -> dg.FreshnessPolicy:
         "(warehouse views submissions and submitted_lines). Never rebuilt once marked sent."
     ),
 )
-def submission(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+def submission(
+    context: dg.AssetExecutionContext, settings: PipelineSettings
+) -> dg.MaterializeResult:
     plan, month = plan_and_month(context)
-    paths = data_paths()
+    paths = settings.paths()
     try:
-        result = build_submission(paths, load_plans(), plan, month)
+        result = build_submission(paths, settings.plans(), plan, month, limits=settings.duckdb())
     except gate.GateError as exc:
         raise dg.Failure(description=str(exc), allow_retries=False) from None
     except (ledger.SentMonthError, StaleValidationError, SubmissionDataError) as exc:
@@ -91,9 +94,11 @@ class MarkSentConfig(dg.Config):
         "files still match their sha256; afterwards the month can never be rebuilt."
     )
 )
-def mark_plan_month_sent(context: dg.OpExecutionContext, config: MarkSentConfig) -> None:
+def mark_plan_month_sent(
+    context: dg.OpExecutionContext, config: MarkSentConfig, settings: PipelineSettings
+) -> None:
     plan, month = plan_and_month(context)
-    paths = data_paths()
+    paths = settings.paths()
     try:
         status = ledger.mark_sent(paths.lake, paths.submissions, plan, month, config.reviewed_by)
     except ledger.LedgerError as exc:

@@ -30,7 +30,7 @@ import pyarrow as pa
 
 from calaim_pipeline import filemodes, gate, lake, owner, recovery
 from calaim_pipeline.month_record import MonthRecord
-from calaim_pipeline.settings import DataPaths, PlansRegistry
+from calaim_pipeline.settings import DataPaths, DuckDBLimits, PlansRegistry
 from calaim_pipeline.sqltext import sql_str
 from calaim_pipeline.submission import commit, ledger
 from calaim_pipeline.submission.control import ControlNumberStore
@@ -152,6 +152,7 @@ def build_submission(
     month: str,
     *,
     now: datetime | None = None,
+    limits: DuckDBLimits | None = None,
 ) -> SubmissionResult:
     """Write the plan-month's 837 files, manifest and ledger partitions; see the module text."""
     ledger.refuse_if_sent(paths.lake, plan_code, month)
@@ -167,7 +168,7 @@ def build_submission(
     work = recovery.WorkFolder(paths, f"submission_{plan_code}_{month}")
     work_dir = work.path
     try:
-        con = connect(work_dir)
+        con = connect(work_dir, limits)
     except BaseException:
         work.remove()  # staging holds member data: removed on every path
         raise

@@ -7,7 +7,6 @@ unparseable rows and the distinct code values.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ from calaim_pipeline.ingest.landing import PlanMonthDrop, landing_fingerprint
 from calaim_pipeline.ingest.reader import stage_file
 from calaim_pipeline.ingest.rosters import load_rosters, roster_counts
 from calaim_pipeline.month_record import MonthRecord, record_json
-from calaim_pipeline.settings import DataPaths, Thresholds
+from calaim_pipeline.settings import DataPaths, DuckDBLimits, Thresholds
 from calaim_pipeline.sqltext import sql_str
 from calaim_pipeline.submission import ledger
 from calaim_pipeline.validation import judging, outputs
@@ -40,14 +39,11 @@ class PlanMonthResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def connect(work_dir: Path) -> duckdb.DuckDBPyConnection:
+def connect(work_dir: Path, limits: DuckDBLimits | None = None) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB with a memory cap and spill folder, so a 10M-line month stays bounded."""
+    limits = limits or DuckDBLimits.from_env()
     con = duckdb.connect(
-        config={
-            "memory_limit": os.environ.get("CALAIM_DUCKDB_MEMORY", "1500MB"),
-            "threads": int(os.environ.get("CALAIM_DUCKDB_THREADS", os.cpu_count() or 2)),
-            "temp_directory": str(work_dir / "spill"),
-        }
+        config={**limits.duckdb_config(), "temp_directory": str(work_dir / "spill")}
     )
     con.execute("SET enable_progress_bar = false")  # it would print into the CLI's output
     return con
@@ -138,6 +134,7 @@ def run_plan_month(
     *,
     today: date | None = None,
     progress: Callable[[str], None] | None = None,
+    limits: DuckDBLimits | None = None,
 ) -> PlanMonthResult:
     """Judge one plan-month and replace its partition in the lake. Raises ExtractFileError when a
     file cannot be read at all (or ContractViolation); then nothing in the lake changes.
@@ -150,7 +147,7 @@ def run_plan_month(
     work = recovery.WorkFolder(paths, f"{drop.plan}_{drop.month}")
     work_dir = work.path
     try:
-        con = connect(work_dir)
+        con = connect(work_dir, limits)
     except BaseException:
         work.remove()  # staging holds member data: removed on every path
         raise
