@@ -59,6 +59,11 @@ class CatalogError(ValueError):
 # --- one error format for the catalog files --------------------------------------------------
 
 
+def repeated(names: Sequence[str]) -> list[str]:
+    """The names that occur more than once, sorted: an id or name in a catalog must be unique."""
+    return sorted({name for name in names if names.count(name) > 1})
+
+
 def format_problems(path: Path, what: str, problems: Sequence[tuple[str, str]]) -> str:
     """settings.py's format: the file, then `  key.path: message` for every problem."""
     return "\n".join([f"{path}: invalid {what}", *(f"  {key}: {msg}" for key, msg in problems)])
@@ -146,9 +151,9 @@ def _cross_problems(catalog: RulesCatalog) -> list[tuple[str, str]]:
     """What one rule cannot see alone: repeated ids, examples naming unknown rules."""
     problems = []
     ids = [rule.id for rule in catalog.rules]
-    repeated = sorted({rule_id for rule_id in ids if ids.count(rule_id) > 1})
-    if repeated:
-        problems.append(("rules", f"rule ids repeat: {', '.join(repeated)}"))
+    twice = repeated(ids)
+    if twice:
+        problems.append(("rules", f"rule ids repeat: {', '.join(twice)}"))
     known = set(ids)
     for position, rule in enumerate(catalog.rules):
         for kind, example_list in rule.examples.cases() if rule.examples else []:

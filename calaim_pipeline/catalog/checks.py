@@ -14,7 +14,13 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from calaim_pipeline.catalog import CATALOG_DIR, CatalogError, format_problems, validation_problems
+from calaim_pipeline.catalog import (
+    CATALOG_DIR,
+    CatalogError,
+    format_problems,
+    repeated,
+    validation_problems,
+)
 
 CHECKS_PATH = CATALOG_DIR / "checks.yaml"
 CheckSeverity = Literal["ERROR", "WARN"]
@@ -65,14 +71,9 @@ class ChecksCatalog(BaseModel):
 
     @model_validator(mode="after")
     def _names_unique(self) -> ChecksCatalog:
-        names = [c.name for c in self.checks]
-        repeated = sorted({n for n in names if names.count(n) > 1})
-        if repeated:
-            raise ValueError(f"check names repeated: {repeated}")
+        if twice := repeated([c.name for c in self.checks]):
+            raise ValueError(f"check names repeated: {twice}")
         return self
-
-    def by_name(self) -> dict[str, CheckSpec]:
-        return {c.name: c for c in self.checks}
 
 
 def load_checks_at(path: Path, threshold_keys: set[str] | None = None) -> ChecksCatalog:

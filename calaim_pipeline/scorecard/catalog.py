@@ -10,6 +10,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from calaim_pipeline.catalog import repeated
 from calaim_pipeline.catalog.checks import check_spec
 from calaim_pipeline.settings import ConfigError, Thresholds, load_thresholds
 
@@ -95,10 +96,8 @@ class Catalog(_Strict):
 
     @model_validator(mode="after")
     def _ids_unique(self) -> Catalog:
-        ids = [m.id for m in self.metrics]
-        repeated = sorted({i for i in ids if ids.count(i) > 1})
-        if repeated:
-            raise ValueError(f"metric ids repeated: {repeated}")
+        if twice := repeated([m.id for m in self.metrics]):
+            raise ValueError(f"metric ids repeated: {twice}")
         return self
 
     def metric(self, metric_id: str) -> MetricSpec:
