@@ -58,8 +58,10 @@ test: setup system-deps lint
 # Three tiers. test-fast: direct calls of the checks, the rules' examples, the catalogs and the
 # month record (marker `fast`, under a minute). test-inner: everything but the end-to-end tests
 # marked slow (servers, browsers, daemons). test: all of it, as CI runs it.
+# The fast tier's modules say `pytestmark = pytest.mark.fast`; only they are collected.
+FAST_TESTS = $(shell grep -l '^pytestmark = pytest.mark.fast' calaim_pipeline_tests/test_*.py)
 test-fast: setup
-	$(UV) run pytest -m "fast and not slow" -q
+	$(UV) run pytest -m "fast and not slow" -q $(FAST_TESTS)
 
 test-inner: setup lint
 	$(UV) run pytest -m "not slow"

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import dagster as dg
 import pytest
 
 from calaim_pipeline.settings import DataPaths
+
+if TYPE_CHECKING:  # imported where used: the fast tier (make test-fast) never loads Dagster
+    import dagster as dg
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 OUTPUT_DIR = PROJECT_DIR / "test-output"
@@ -25,6 +28,8 @@ def data_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> DataPaths:
 @pytest.fixture
 def instance(tmp_path: Path) -> Iterator[dg.DagsterInstance]:
     """A real, persistent (sqlite) Dagster instance in a temp folder."""
+    import dagster as dg
+
     home = tmp_path / "dagster_home"
     home.mkdir()
     with dg.instance_for_test(temp_dir=str(home)) as inst:
