@@ -44,9 +44,14 @@ ui-readonly: setup ui-home
 	umask $(UMASK) && exec env DAGSTER_HOME="$(abspath $(DATA))/dagster_home" CALAIM_DATA_DIR="$(abspath $(DATA))" \
 	  $(UI_SERVER) dagster-webserver --read-only -w workspace.yaml -h 127.0.0.1 -p $${PORT:-3000}
 
+# A fresh instance's storage is created once, under a lock: `make ui` and `make ui-readonly`
+# started together on a new data root would both create its sqlite tables, and one would fail.
+HOME_DIR = $(abspath $(DATA))/dagster_home
 ui-home:
-	umask $(UMASK) && mkdir -p "$(DATA)/dagster_home"
-	umask $(UMASK) && cp -u dagster.yaml "$(DATA)/dagster_home/dagster.yaml"
+	umask $(UMASK) && mkdir -p "$(HOME_DIR)"
+	umask $(UMASK) && cp -u dagster.yaml "$(HOME_DIR)/dagster.yaml"
+	umask $(UMASK) && flock "$(HOME_DIR)/.init.lock" sh -c '[ -e "$(HOME_DIR)/history/runs.db" ] || \
+	  DAGSTER_HOME="$(HOME_DIR)" CALAIM_DATA_DIR="$(abspath $(DATA))" $(UV) run dagster instance migrate >/dev/null' 
 
 # chromium and postgresql come from Debian; the script installs them when missing.
 system-deps:
