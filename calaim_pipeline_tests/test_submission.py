@@ -220,6 +220,48 @@ def test_parallel_writer_is_byte_identical_to_one_process(sample_built, tmp_path
         assert not list(tmp_path.glob("*.part*"))  # parts cleaned up
 
 
+def test_columnar_renderer_is_byte_identical_on_the_sample(sample_built, tmp_path):
+    """While both writers exist: the columnar renderer writes the per-segment writer's bytes for
+    every plan-month and claim type of the generated sample (several transaction sets each)."""
+    import io
+    from datetime import datetime
+
+    from calaim_pipeline.submission.control import ControlNumbers
+    from calaim_pipeline.submission.x12 import renderer, stage
+    from calaim_pipeline.submission.x12_837 import claims_from_lake, write_837
+
+    paths, _ = sample_built
+    registry, created, numbers = load_plans(), datetime(2026, 10, 5, 9, 30), ControlNumbers(9, 9)
+    con = duckdb.connect()
+    compared = 0
+    for plan in SIZES:
+        for month in MONTHS:
+            for claim_type, transaction in (("P", "837P"), ("I", "837I")):
+                staged = tmp_path / f"{plan}_{month}_{claim_type}.parquet"
+                count = stage.stage_claims(
+                    paths.lake, plan, month, claim_type, staged, con, claims_per_transaction_set=7
+                )
+                new = io.BytesIO()
+                totals = renderer.write_837(
+                    new, transaction, staged, registry.plan(plan), registry.receiver, numbers,
+                    created, con,
+                )  # fmt: skip
+                old = io.StringIO()
+                expected = write_837(
+                    old, transaction, claims_from_lake(paths.lake, plan, month, claim_type),
+                    registry.plan(plan), registry.receiver, numbers, created,
+                    claims_per_transaction_set=7,
+                )  # fmt: skip
+                assert new.getvalue().decode("ascii") == old.getvalue(), (plan, month, transaction)
+                assert (totals.claims, totals.lines, totals.billed, totals.paid) == (
+                    expected.claims, expected.lines, expected.billed, expected.paid,
+                )  # fmt: skip
+                assert totals.transaction_sets == expected.transaction_sets > 4
+                assert count == totals.claims
+                compared += 1
+    assert compared == len(SIZES) * len(MONTHS) * 2
+
+
 # --- the ledger rules and the sent state, on small hand-built months ----------------------------
 
 

@@ -1,0 +1,323 @@
+"""The columnar 837 renderer: the layout table compiled into DuckDB SQL string expressions, run in
+bulk over a plan-month's staged accepted lines, and streamed to the file in order.
+
+Two passes, both DuckDB (its own threads, memory limit and spill):
+
+1. ``stage``: the reader's accepted lines (``accepted_lines.py``) with claim totals, the claim
+   order, transaction-set numbers and HL numbering (window functions: gaps and islands over the
+   billing provider and member runs, a new 2000B every 100 claims of one member) and the first
+   problem of each claim, sorted by claim and line into a scratch Parquet file;
+2. ``write_837``: one text value per line, in file order (a claim's first line carries the
+   2000A/2000B/2300 segments before its 2400 loop), with its segment count. Python only writes
+   the envelope, the ST/BHT header and SE trailer at each set boundary, and copies each Arrow
+   batch's string buffer to the file as it is: no per-segment or per-line Python.
+
+Memory is bounded by DuckDB's limit and one Arrow batch, not by the file's size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import BinaryIO, Literal
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from calaim_pipeline.settings import Plan, Receiver
+from calaim_pipeline.sqltext import sql_str
+from calaim_pipeline.submission.control import ControlNumbers
+from calaim_pipeline.submission.x12 import envelope, layout, text
+from calaim_pipeline.submission.x12.checks import SubmissionDataError
+
+# Values the input contract does not carry (assumed: DHCS's companion guide governs).
+CONSTANTS = {
+    "destination_payer_sequence": "S",  # 2000B: Medi-Cal receives the encounter after the plan
+    "plan_payer_sequence": "P",  # 2320: the plan paid first
+    "subscriber_is_patient": "18",  # SBR02 "self": no 2000C loop
+    "claim_filing_indicator": "MC",  # Medicaid
+}
+ADMISSION_TYPE_UNKNOWN = ADMISSION_SOURCE_UNKNOWN = "9"  # NUBC "information not available"
+PATIENT_DISCHARGED, PATIENT_STILL_IN = "01", "30"
+# CAS for the line's billed minus paid: CO 45 (charge exceeds fee schedule); a line paid above its
+# charge gets a negative OA 94 (processed in excess of charges), so charge - CAS = SVD paid.
+UNDERPAID_ADJUSTMENT, OVERPAID_ADJUSTMENT = ("CO", "45"), ("OA", "94")
+
+
+def _first_name(prefix: str) -> str:
+    return f"CASE WHEN {prefix}_entity_type = '1' THEN x12_text({prefix}_first_name, {{n}}) ELSE '' END"
+
+
+def _procedure(part: str) -> str:
+    return f"CASE WHEN x12_nonempty(procedure_code) THEN {part} ELSE '' END"
+
+
+# Value names of the layout -> SQL over a staged row; "{n}" is the element's maximum length.
+VALUES: dict[str, str] = {
+    "billing_hl": "CAST(billing_hl AS VARCHAR)",
+    "billing_taxonomy": "upper(b_taxonomy)",
+    "billing_entity": "b_entity_type",
+    "billing_last": "x12_text(b_name, {n})",
+    "billing_first": _first_name("b"),
+    "billing_npi": "billing_npi",
+    "billing_address": "x12_text(b_address_line_1, {n})",
+    "billing_city": "x12_text(b_city, {n})",
+    "billing_state": "upper(b_state)",
+    "billing_zip": "b_zip",
+    "billing_tax_id": "b_tax_id",
+    "subscriber_hl": "CAST(subscriber_hl AS VARCHAR)",
+    "parent_hl": "CAST(parent_hl AS VARCHAR)",
+    "member_last": "x12_text(m_last_name, {n})",
+    "member_first": "x12_text(m_first_name, {n})",
+    "member_cin": "upper(member_cin)",
+    "member_address": "x12_text(m_address_line_1, {n})",
+    "member_city": "x12_text(m_city, {n})",
+    "member_state": "upper(m_state)",
+    "member_zip": "m_zip",
+    "member_birth_date": "x12_d8(m_birth_date)",
+    "member_gender": "upper(m_gender)",
+    "claim_id": "upper(claim_id)",
+    "claim_billed": "x12_amount(claim_billed)",
+    "claim_paid": "x12_amount(claim_paid)",
+    "claim_place_of_service": "claim_pos",
+    "frequency_code": "frequency_code",
+    "facility_type_code": "facility_type_code",
+    "statement_dates": "x12_d8(claim_from) || '-' || x12_d8(claim_to)",
+    "admission_date": "x12_d8(admission_date)",
+    "admission_type": f"CASE WHEN admission_date IS NOT NULL THEN {sql_str(ADMISSION_TYPE_UNKNOWN)} END",
+    "admission_source": f"CASE WHEN admission_date IS NOT NULL THEN {sql_str(ADMISSION_SOURCE_UNKNOWN)} END",
+    "patient_status": "CASE WHEN admission_date IS NOT NULL AND discharge_date IS NULL "
+    f"THEN {sql_str(PATIENT_STILL_IN)} ELSE {sql_str(PATIENT_DISCHARGED)} END",
+    "payer_claim_control_number": "upper(payer_claim_control_number)",
+    **{f"dx_{k}": f"dx[{k}]" for k in range(1, 13)},
+    "rendering_entity": "r_entity_type",
+    "rendering_last": "x12_text(r_name, {n})",
+    "rendering_first": _first_name("r"),
+    "rendering_npi": "rendering_npi",
+    "rendering_taxonomy": "upper(r_taxonomy)",
+    "attending_last": "x12_text(a_name, {n})",
+    "attending_first": _first_name("a"),
+    "attending_npi": "attending_npi",
+    "attending_taxonomy": "upper(a_taxonomy)",
+    "lx": "CAST(lx AS VARCHAR)",
+    "procedure_qualifier": _procedure("'HC'"),
+    "procedure_code": _procedure("upper(procedure_code)"),
+    **{f"modifier_{k}": _procedure(f"upper(modifiers[{k}])") for k in range(1, 5)},
+    "line_billed": "x12_amount(billed_amount)",
+    "line_paid": "x12_amount(paid_amount)",
+    "units": "x12_quantity(units)",
+    "line_place_of_service": "CASE WHEN coalesce(place_of_service, '') <> claim_pos "
+    "THEN place_of_service END",
+    **{f"pointer_{k}": f"CAST(pointers[{k}] AS VARCHAR)" for k in range(1, 5)},
+    "revenue_code": "revenue_code",
+    "svd_revenue_code": "revenue_code",
+    "service_date_format": "CASE WHEN service_to_date IS NULL OR service_to_date = service_from_date "
+    "THEN 'D8' ELSE 'RD8' END",
+    "service_dates": "CASE WHEN service_to_date IS NULL OR service_to_date = service_from_date "
+    "THEN x12_d8(service_from_date) "
+    "ELSE x12_d8(service_from_date) || '-' || x12_d8(service_to_date) END",
+    "line_number": "CAST(line_number AS VARCHAR)",
+    "adjustment_group": f"CASE WHEN billed_amount > paid_amount THEN {sql_str(UNDERPAID_ADJUSTMENT[0])} "
+    f"ELSE {sql_str(OVERPAID_ADJUSTMENT[0])} END",
+    "adjustment_reason": f"CASE WHEN billed_amount > paid_amount THEN {sql_str(UNDERPAID_ADJUSTMENT[1])} "
+    f"ELSE {sql_str(OVERPAID_ADJUSTMENT[1])} END",
+    "adjustment_amount": "x12_amount(billed_amount - paid_amount)",
+    "line_paid_date": "x12_d8(paid_date)",
+}
+_RENDERING_DIFFERS = "x12_nonempty(rendering_npi) AND rendering_npi <> coalesce(billing_npi, '')"
+CONDITIONS: dict[str, str] = {
+    "has_billing_taxonomy": "x12_nonempty(b_taxonomy)",
+    "inpatient": "admission_date IS NOT NULL",
+    "is_correction": "frequency_code IN ('7', '8')",
+    "has_other_diagnoses": "len(dx) > 1",
+    "rendering_differs": _RENDERING_DIFFERS,
+    "has_rendering_taxonomy": f"{_RENDERING_DIFFERS} AND x12_nonempty(r_taxonomy)",
+    "has_attending_taxonomy": "x12_nonempty(a_taxonomy)",
+    "adjusted": "billed_amount <> paid_amount",
+}
+
+
+@dataclass
+class FileTotals:
+    """What one written file holds: for manifest.json and the submissions table."""
+
+    transaction: str
+    interchange_control_number: str
+    group_control_number: str
+    transaction_sets: int = 0
+    claims: int = 0
+    lines: int = 0
+    billed: Decimal = Decimal(0)
+    paid: Decimal = Decimal(0)
+
+
+# --- the layout compiled to SQL -----------------------------------------------------------------
+
+
+def _value_sql(name: str, max_len: int, constants: dict[str, str]) -> str:
+    if name in constants:
+        return sql_str(constants[name])
+    return VALUES[name].replace("{n}", str(max_len))
+
+
+def _segment_sql(segment: layout.Segment, constants: dict[str, str]) -> str:
+    positions: dict[int, dict[int, str]] = {}
+    for e in segment.elements:
+        if e.literal is not None:
+            value = sql_str(e.literal)
+        else:
+            value = f"coalesce({_value_sql(e.value, e.max_len, constants)}, '')"
+        if e.when is not None:
+            value = f"CASE WHEN x12_nonempty({_value_sql(e.when, e.max_len, constants)}) THEN {value} ELSE '' END"
+        positions.setdefault(e.position, {})[e.part or 1] = value
+    elements = []
+    for position in range(1, max(positions) + 1):
+        parts = positions.get(position, {})
+        if not parts:
+            elements.append("''")
+        elif set(parts) == {1} and all(
+            e.part is None for e in segment.elements if e.position == position
+        ):
+            elements.append(parts[1])
+        else:
+            joined = " || ':' || ".join(parts.get(n, "''") for n in range(1, max(parts) + 1))
+            elements.append(f"rtrim({joined}, ':')")
+    body = f"rtrim({sql_str(segment.seg_id)} || '*' || " + " || '*' || ".join(elements) + ", '*')"
+    return f"{body} || '~' || chr(10)"
+
+
+def _level_sql(transaction: str, level: layout.Level, constants: dict[str, str]) -> tuple[str, str]:
+    """(text, segment count) SQL of every segment of one level, in layout order."""
+    texts, counts = [], []
+    for segment in layout.segments(transaction, level):
+        rendered = _segment_sql(segment, constants)
+        if segment.when is None:
+            texts.append(rendered)
+            counts.append("1")
+        else:
+            condition = CONDITIONS[segment.when]
+            texts.append(f"CASE WHEN {condition} THEN {rendered} ELSE '' END")
+            counts.append(f"CASE WHEN {condition} THEN 1 ELSE 0 END")
+    return " || ".join(texts), " + ".join(counts)
+
+
+def render_sql(transaction: str, staged: Path, constants: dict[str, str]) -> str:
+    """set_no, seg_count and text of every staged line, in file order."""
+    billing, billing_n = _level_sql(transaction, "billing", constants)
+    subscriber, subscriber_n = _level_sql(transaction, "subscriber", constants)
+    claim, claim_n = _level_sql(transaction, "claim", constants)
+    line, line_n = _level_sql(transaction, "line", constants)
+    return f"""
+SELECT set_no,
+  CASE WHEN lx = 1 THEN (CASE WHEN b_start THEN {billing_n} ELSE 0 END)
+    + (CASE WHEN s_start THEN {subscriber_n} ELSE 0 END) + {claim_n} ELSE 0 END
+    + {line_n} AS seg_count,
+  CASE WHEN lx = 1 THEN (CASE WHEN b_start THEN {billing} ELSE '' END)
+    || (CASE WHEN s_start THEN {subscriber} ELSE '' END) || {claim} ELSE '' END
+    || {line} AS text
+FROM read_parquet({sql_str(str(staged))})
+"""
+
+
+# --- streaming the file -------------------------------------------------------------------------
+
+
+def _constants(plan: Plan, receiver: Receiver) -> dict[str, str]:
+    return {
+        **CONSTANTS,
+        "plan_name": text.clean_text(plan.name, 60),
+        "plan_payer_id": plan.submitter_id,  # the plan's id is its submitter id (plans.yaml)
+        "receiver_name": text.clean_text(receiver.name, 60),
+        "receiver_payer_id": receiver.id.upper(),
+    }
+
+
+def _string_bytes(array: pa.Array, start: int, stop: int) -> memoryview:
+    """The bytes of rows ``start``..``stop`` of a string array: one slice of its data buffer."""
+    if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
+        array = array.cast(pa.large_string())
+    _, offsets, data = array.buffers()
+    kind = "q" if pa.types.is_large_string(array.type) else "i"
+    positions = memoryview(offsets).cast(kind)
+    return memoryview(data)[positions[array.offset + start] : positions[array.offset + stop]]
+
+
+def _first_at_least(values: pa.Array, target: int, low: int) -> int:
+    """The first index >= ``low`` whose value is >= ``target`` (``values`` is non-decreasing)."""
+    high = len(values)
+    while low < high:
+        mid = (low + high) // 2
+        if values[mid].as_py() < target:
+            low = mid + 1
+        else:
+            high = mid
+    return low
+
+
+def _totals(con: duckdb.DuckDBPyConnection, staged: Path, totals: FileTotals) -> None:
+    ((claims, lines, billed, paid, sets),) = con.execute(
+        "SELECT count(*) FILTER (WHERE lx = 1), count(*), coalesce(sum(billed_amount), 0), "
+        f"coalesce(sum(paid_amount), 0), coalesce(max(set_no), 0) FROM read_parquet({sql_str(str(staged))})"
+    ).fetchall()
+    totals.claims, totals.lines, totals.transaction_sets = int(claims), int(lines), int(sets)
+    totals.billed, totals.paid = Decimal(billed), Decimal(paid)
+
+
+def first_problem(con: duckdb.DuckDBPyConnection, staged: Path) -> str | None:
+    found = con.execute(
+        f"SELECT claim_problem FROM read_parquet({sql_str(str(staged))}) "
+        "WHERE claim_problem IS NOT NULL ORDER BY claim_seq LIMIT 1"
+    ).fetchall()
+    return found[0][0] if found else None
+
+
+def write_837(
+    out: BinaryIO,
+    transaction: layout.Transaction,
+    staged: Path,
+    plan: Plan,
+    receiver: Receiver,
+    control: ControlNumbers,
+    created: datetime,
+    con: duckdb.DuckDBPyConnection,
+    *,
+    usage: Literal["P", "T"] = "P",
+    batch_rows: int = 1 << 16,
+) -> FileTotals:
+    """Stream one interchange (one file) from a ``stage_claims`` file to ``out``; its totals.
+
+    Refuses (``SubmissionDataError``, naming the claim and the field) before writing anything when
+    a claim cannot be a valid 837. ``usage`` "T" marks a test interchange (ISA15).
+    """
+    values = envelope.envelope_values(transaction, plan, receiver, control, created, usage)
+    text.install(con)
+    problem = first_problem(con, staged)
+    if problem is not None:
+        raise SubmissionDataError(problem)
+    totals = FileTotals(transaction, control.isa13, control.gs06)
+    _totals(con, staged, totals)
+    if totals.claims == 0:
+        raise ValueError(f"no claims to write for {transaction}")
+    out.write(envelope.head(transaction, values).encode("ascii"))
+    query = render_sql(transaction, staged, _constants(plan, receiver))
+    current, count = 0, 0
+    for batch in con.sql(query).to_arrow_reader(batch_rows):
+        sets, counts, texts = batch.column(0), batch.column(1), batch.column(2)
+        start = 0
+        while start < batch.num_rows:
+            number = sets[start].as_py()
+            if number != current:
+                if current:
+                    out.write(envelope.set_trailer(transaction, current, count + 1).encode("ascii"))
+                out.write(envelope.set_header(transaction, values, number).encode("ascii"))
+                current, count = number, envelope.SET_HEADER_SEGMENTS
+            stop = _first_at_least(sets, number + 1, start)
+            out.write(_string_bytes(texts, start, stop))
+            count += pc.sum(counts.slice(start, stop - start)).as_py()
+            start = stop
+    out.write(envelope.set_trailer(transaction, current, count + 1).encode("ascii"))
+    out.write(envelope.tail(transaction, values, totals.transaction_sets).encode("ascii"))
+    return totals
