@@ -289,7 +289,7 @@ SCENARIOS = [
     (
         "rebuild of 2026-09 before its 837 files are written",
         ONE,
-        _kill("calaim_pipeline.submission.build.write_interchanges", ""),
+        _kill("calaim_pipeline.submission.build.write_837", ""),
         ["submissions/CHG/2026-09/.tmp-", "work/submission_CHG_2026-09_"],
     ),
 ]

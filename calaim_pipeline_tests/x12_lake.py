@@ -23,9 +23,9 @@ from calaim_pipeline.ingest.contract import (
 )
 from calaim_pipeline.lake import partition_file
 from calaim_pipeline.settings import Plan, Receiver
+from calaim_pipeline.submission.accepted_lines import lake_sources
 from calaim_pipeline.submission.control import ControlNumbers
 from calaim_pipeline.submission.x12.renderer import FileTotals, write_837
-from calaim_pipeline.submission.x12.stage import stage_claims
 
 PLAN_CODE, MONTH = "CHG", "2026-09"
 
@@ -148,15 +148,15 @@ def render(
     with tempfile.TemporaryDirectory(prefix="calaim-x12-") as scratch:
         lake = Path(scratch) / "lake"
         write_claims(lake, claims)
-        staged = Path(scratch) / "staged.parquet"
+        sources = lake_sources(lake, PLAN_CODE, MONTH, claim_type)
+        assert sources is not None
         con = duckdb.connect()
         try:
-            stage_claims(
-                lake, PLAN_CODE, MONTH, claim_type, staged, con,
+            out = io.BytesIO()
+            totals = write_837(
+                out, transaction, sources, plan, receiver, control, created, con,  # type: ignore[arg-type]
                 claims_per_transaction_set=claims_per_transaction_set,
             )  # fmt: skip
-            out = io.BytesIO()
-            totals = write_837(out, transaction, staged, plan, receiver, control, created, con)  # type: ignore[arg-type]
         finally:
             con.close()
     return out.getvalue().decode("ascii"), totals

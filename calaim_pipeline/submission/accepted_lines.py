@@ -33,7 +33,13 @@ LINE_COLUMNS = tuple(
 )
 MEMBER_FIELDS = ("last_name", "first_name", "gender", "address_line_1", "city", "state", "zip")
 PROVIDER_FIELDS = tuple(c for c in PROVIDER_COLUMNS if c != "npi")  # npi is the join key
-__all__ = ["CLAIM_TYPES", "DIAGNOSIS_COLUMNS", "accepted_lines_sql", "lake_sources"]
+__all__ = [
+    "CLAIM_TYPES",
+    "DIAGNOSIS_COLUMNS",
+    "accepted_lines_sql",
+    "lake_sources",
+    "with_rosters_sql",
+]
 
 
 def _files(lake_root: Path, table: str, plan: str, month: str) -> list[str]:
@@ -85,28 +91,39 @@ def _folded(
     return ", ".join(select), joins
 
 
-def accepted_lines_sql(
+def _source(files: list[str]) -> str:
+    return (
+        f"read_parquet([{sql_list(files)}], hive_partitioning=false, filename=true, "
+        "file_row_number=true)"
+    )
+
+
+def accepted_lines_sql(sources: tuple[list[str], list[str], list[str]], claim_type: str) -> str:
+    """One row per accepted line of ``claim_type``: the contract columns the 837 uses and
+    ``payer_claim_control_number`` (2300 REF*F8)."""
+    if claim_type not in CLAIM_TYPES:
+        raise ValueError(f"claim_type must be P or I, not {claim_type!r}")
+    return (
+        f"SELECT {', '.join(f'l.{c}' for c in LINE_COLUMNS)}, "
+        f"{_F8_SOURCE} AS payer_claim_control_number "
+        f"FROM {_source(sources[0])} l WHERE l.claim_type = {sql_str(claim_type)}"
+    )
+
+
+def with_rosters_sql(
     sources: tuple[list[str], list[str], list[str]],
-    claim_type: str,
+    relation: str,
     *,
     fold_table: str | None = None,
 ) -> str:
-    """One row per accepted line of ``claim_type``: the line's contract columns, the member
-    (``m_*``: the latest enrollment span's roster row), the billing, rendering and attending
+    """``relation`` (rows with member_cin, billing_npi, billing_taxonomy, rendering_npi,
+    rendering_taxonomy, attending_npi: a claim's first line) joined to the month's rosters: the
+    member (``m_*``: the latest enrollment span's roster row), the billing, rendering and attending
     providers (``b_*``, ``r_*``, ``a_*``: one directory row per NPI, a complete one first; the
-    billing and rendering taxonomy is the line's, else the directory's) and
-    ``payer_claim_control_number``. With ``fold_table`` (a relation of ``raw``, ``folded``), the
-    roster's free-text values found in it are replaced by their ASCII folding."""
-    if claim_type not in CLAIM_TYPES:
-        raise ValueError(f"claim_type must be P or I, not {claim_type!r}")
-    lines, members, providers = sources
-
-    def source(files: list[str]) -> str:
-        return (
-            f"read_parquet([{sql_list(files)}], hive_partitioning=false, filename=true, "
-            "file_row_number=true)"
-        )
-
+    billing and rendering taxonomy is the line's, else the directory's). With ``fold_table`` (a
+    relation of ``raw``, ``folded``), free-text roster values found in it are replaced by their
+    ASCII folding."""
+    _, members, providers = sources
     member_select, member_joins = _folded(
         ("member_cin", *MEMBER_FIELDS, "birth_date"), MEMBER_TEXT, fold_table
     )
@@ -121,28 +138,25 @@ def accepted_lines_sql(
     return f"""
 WITH m0 AS (
   SELECT member_cin, {", ".join(MEMBER_FIELDS)}, TRY_CAST(birth_date AS DATE) AS birth_date
-  FROM {source(members)} WHERE member_cin IS NOT NULL
+  FROM {_source(members)} WHERE member_cin IS NOT NULL
   QUALIFY row_number() OVER (PARTITION BY member_cin
     ORDER BY TRY_CAST(enrollment_start AS DATE) DESC NULLS LAST, filename, file_row_number) = 1
 ),
 m AS (SELECT {member_select} FROM m0 s {member_joins}),
 p0 AS (
-  SELECT npi, {", ".join(PROVIDER_FIELDS)} FROM {source(providers)} WHERE npi IS NOT NULL
+  SELECT npi, {", ".join(PROVIDER_FIELDS)} FROM {_source(providers)} WHERE npi IS NOT NULL
   QUALIFY row_number() OVER (PARTITION BY npi
     ORDER BY (regexp_full_match(coalesce(tax_id, ''), '[0-9]{{9}}')
               AND regexp_full_match(coalesce(zip, ''), '[0-9]{{9}}')) DESC, filename, file_row_number) = 1
 ),
 p AS (SELECT {provider_select} FROM p0 s {provider_joins})
-SELECT {", ".join(f"l.{c}" for c in LINE_COLUMNS)},
-  {_F8_SOURCE} AS payer_claim_control_number,
-  {member_cols}, m.birth_date AS m_birth_date,
+SELECT c.*, {member_cols}, m.birth_date AS m_birth_date,
   {provider_cols},
-  coalesce(nullif(l.billing_taxonomy, ''), b.taxonomy) AS b_taxonomy,
-  coalesce(nullif(l.rendering_taxonomy, ''), r.taxonomy) AS r_taxonomy
-FROM {source(lines)} l
-LEFT JOIN m ON m.member_cin = l.member_cin
-LEFT JOIN p b ON b.npi = l.billing_npi
-LEFT JOIN p r ON r.npi = l.rendering_npi
-LEFT JOIN p a ON a.npi = l.attending_npi
-WHERE l.claim_type = {sql_str(claim_type)}
+  coalesce(nullif(c.billing_taxonomy, ''), b.taxonomy) AS b_taxonomy,
+  coalesce(nullif(c.rendering_taxonomy, ''), r.taxonomy) AS r_taxonomy
+FROM {relation} c
+LEFT JOIN m ON m.member_cin = c.member_cin
+LEFT JOIN p b ON b.npi = c.billing_npi
+LEFT JOIN p r ON r.npi = c.rendering_npi
+LEFT JOIN p a ON a.npi = c.attending_npi
 """

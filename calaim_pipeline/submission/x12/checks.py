@@ -12,6 +12,7 @@ from calaim_pipeline.submission.x12.text import ID_TEXT
 
 MAX_LINES_PER_CLAIM: dict[str, int] = {"837P": 50, "837I": 999}  # loop 2400 repeat limits
 MAX_DIAGNOSES = 12
+HAS_BASIC = "[A-Za-z0-9!\"&'()+,\\-./;?=]"
 _CODE = {
     "diagnosis": "[A-Za-z][0-9][A-Za-z0-9]{1,5}",
     "procedure": "[A-Za-z0-9]{5}",
@@ -39,8 +40,10 @@ def _identifier(field: str, value: str, max_len: int) -> list[tuple[str, str]]:
 
 
 def _required_text(field: str, value: str, max_len: int, min_len: int = 1):
+    # Empty once reduced to the basic set (x12_text) = no basic character but the space.
+    has_basic = f"regexp_matches(coalesce({value}, ''), {sql_str(HAS_BASIC)})"
+    found = [(f"NOT {has_basic}", f"{field} is missing")]
     text = f"x12_text({value}, {max_len})"
-    found = [(f"{text} = ''", f"{field} is missing")]
     if min_len > 1:
         found.append(
             (f"length({text}) < {min_len}", f"{field} is shorter than {min_len} characters")
@@ -86,7 +89,8 @@ def _when(condition: str, checks: list[tuple[str, str]]) -> list[tuple[str, str]
 
 def claim_checks(transaction: str) -> list[tuple[str, str]]:
     """(failing condition, "<field> <problem>") in the order the checks apply, for a claim's
-    first line; conditions may use the stage's claim columns (``claim_lines``, ``dx``)."""
+    first line; conditions may use the claim columns of the query (``claim_lines``, ``dx``).
+    The claim's line checks follow on its lines (``line_checks``)."""
     t = transaction
     f8_len = layout.max_len(t, "REF", "2300", "REF02", "F8")
     found = [
@@ -104,7 +108,6 @@ def claim_checks(transaction: str) -> list[tuple[str, str]]:
             f"NOT list_bool_and(list_transform(dx, lambda x: {_match('x', _CODE['diagnosis'])}))",
             "diagnosis is missing or malformed",
         ),
-        ("line_problem IS NOT NULL", "@line_problem"),  # the claim's first failing line
     ]
     if t == "837I":
         found.append(
@@ -113,8 +116,13 @@ def claim_checks(transaction: str) -> list[tuple[str, str]]:
                 "facility_type_code is missing or malformed",
             )
         )
-    billing_entities = ("1", "2") if t == "837P" else ("2",)  # 837I 2010AA: an institution bills
-    found += [
+    return found
+
+
+def billing_checks(transaction: str) -> list[tuple[str, str]]:
+    """The billing provider's checks (2000A/2010AA): they depend on the provider alone."""
+    billing_entities = ("1", "2") if transaction == "837P" else ("2",)  # 837I: an institution
+    return [
         *_provider("billing", "b", "billing_npi", billing_entities),
         *_required_text("billing provider address", "b_address_line_1", 55),
         *_required_text("billing provider city", "b_city", 30, min_len=2),
@@ -122,6 +130,13 @@ def claim_checks(transaction: str) -> list[tuple[str, str]]:
         *_digits("billing provider zip", "b_zip", (9,)),
         *_digits("billing provider tax_id", "b_tax_id", (9,)),
         *_when("x12_nonempty(b_taxonomy)", _code("billing taxonomy", "b_taxonomy", "taxonomy")),
+    ]
+
+
+def member_and_provider_checks(transaction: str) -> list[tuple[str, str]]:
+    """After the billing provider's: the member, the claim id, the rendering or attending provider."""
+    t = transaction
+    found = [
         *_identifier("member cin", "member_cin", layout.max_len(t, "NM1", "2010BA", "NM109")),
         (
             "m_last_name IS NULL AND m_birth_date IS NULL AND m_gender IS NULL",
@@ -170,7 +185,7 @@ def line_checks(transaction: str) -> list[tuple[str, str]]:
             ),
             (
                 "len(pointers) NOT BETWEEN 1 AND 4 "
-                "OR NOT list_bool_and(list_transform(pointers, lambda p: p BETWEEN 1 AND len(dx)))",
+                "OR NOT list_bool_and(list_transform(pointers, lambda p: p BETWEEN 1 AND n_dx))",
                 "diagnosis_pointers do not point at diagnoses",
             ),
         ]
@@ -191,19 +206,22 @@ def line_checks(transaction: str) -> list[tuple[str, str]]:
     return found
 
 
-def problem_sql(transaction: str) -> tuple[str, str]:
-    """(line problem, claim problem) SQL expressions: NULL when fine, else the message."""
-    prefix = "'claim ' || claim_id || ': line ' || CAST(line_number AS VARCHAR) || ' '"
-    line = " ".join(
-        f"WHEN {bad} THEN {prefix} || {sql_str(message)}"
-        for bad, message in line_checks(transaction)
-    )
-    claim_parts = []
-    for bad, message in claim_checks(transaction):
-        value = (
-            "claim_line_problem"
-            if message == "@line_problem"
-            else (f"'claim ' || claim_id || ': ' || {sql_str(message)}")
-        )
-        claim_parts.append(f"WHEN {bad.replace('line_problem', 'claim_line_problem')} THEN {value}")
-    return f"CASE {line} END", f"CASE {' '.join(claim_parts)} END"
+def _case(checks: list[tuple[str, str]], prefix: str) -> str:
+    whens = " ".join(f"WHEN {bad} THEN {prefix}{sql_str(message)}" for bad, message in checks)
+    return f"CASE {whens} END"
+
+
+def problem_sql(transaction: str) -> dict[str, str]:
+    """SQL expressions giving the first problem (NULL when fine): "line" (a line row), "claim"
+    (a claim's checks before its billing provider's), "billing" (the provider's, without the claim
+    prefix), "rest" (the member's, the claim id's, the rendering or attending provider's)."""
+    claim_prefix = "'claim ' || claim_id || ': ' || "
+    return {
+        "line": _case(
+            line_checks(transaction),
+            "'claim ' || claim_id || ': line ' || CAST(line_number AS VARCHAR) || ' ' || ",
+        ),
+        "claim": _case(claim_checks(transaction), claim_prefix),
+        "billing": _case(billing_checks(transaction), ""),
+        "rest": _case(member_and_provider_checks(transaction), claim_prefix),
+    }

@@ -17,10 +17,10 @@ Memory is bounded by DuckDB's limit and one Arrow batch, not by the file's size.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import BinaryIO, Literal
 
 import duckdb
@@ -29,9 +29,11 @@ import pyarrow.compute as pc
 
 from calaim_pipeline.settings import Plan, Receiver
 from calaim_pipeline.sqltext import sql_str
+from calaim_pipeline.submission import accepted_lines
 from calaim_pipeline.submission.control import ControlNumbers
-from calaim_pipeline.submission.x12 import envelope, layout, text
+from calaim_pipeline.submission.x12 import envelope, layout, stage, text
 from calaim_pipeline.submission.x12.checks import SubmissionDataError
+from calaim_pipeline.submission.x12.envelope import CLAIMS_PER_TRANSACTION_SET
 
 # Values the input contract does not carry (assumed: DHCS's companion guide governs).
 CONSTANTS = {
@@ -51,12 +53,12 @@ def _first_name(prefix: str) -> str:
     return f"CASE WHEN {prefix}_entity_type = '1' THEN x12_text({prefix}_first_name, {{n}}) ELSE '' END"
 
 
-def _procedure(part: str) -> str:
-    return f"CASE WHEN x12_nonempty(procedure_code) THEN {part} ELSE '' END"
-
-
-# Value names of the layout -> SQL over a staged row; "{n}" is the element's maximum length.
+# Value names of the layout -> SQL over a row of the body query (stage.py); "{n}" is the element's
+# maximum length, "{set}" / "{count}" the set number and segment count, "{c:name}" a constant.
 VALUES: dict[str, str] = {
+    "st02": "lpad(CAST({set} AS VARCHAR), 4, '0')",
+    "bht03": "{c:isa13} || lpad(CAST({set} AS VARCHAR), 4, '0')",
+    "segment_count": "CAST({count} AS VARCHAR)",
     "billing_hl": "CAST(billing_hl AS VARCHAR)",
     "billing_taxonomy": "upper(b_taxonomy)",
     "billing_entity": "b_entity_type",
@@ -103,9 +105,9 @@ VALUES: dict[str, str] = {
     "attending_npi": "attending_npi",
     "attending_taxonomy": "upper(a_taxonomy)",
     "lx": "CAST(lx AS VARCHAR)",
-    "procedure_qualifier": _procedure("'HC'"),
-    "procedure_code": _procedure("upper(procedure_code)"),
-    **{f"modifier_{k}": _procedure(f"upper(modifiers[{k}])") for k in range(1, 5)},
+    "procedure_qualifier": "proc_qualifier",
+    "procedure_code": "proc_code",
+    **{f"modifier_{k}": f"proc_mod_{k}" for k in range(1, 5)},
     "line_billed": "x12_amount(billed_amount)",
     "line_paid": "x12_amount(paid_amount)",
     "units": "x12_quantity(units)",
@@ -160,7 +162,8 @@ class FileTotals:
 def _value_sql(name: str, max_len: int, constants: dict[str, str]) -> str:
     if name in constants:
         return sql_str(constants[name])
-    return VALUES[name].replace("{n}", str(max_len))
+    sql = VALUES[name].replace("{n}", str(max_len))
+    return re.sub(r"\{c:(\w+)\}", lambda m: sql_str(constants[m.group(1)]), sql)
 
 
 def _segment_sql(segment: layout.Segment, constants: dict[str, str]) -> str:
@@ -183,16 +186,36 @@ def _segment_sql(segment: layout.Segment, constants: dict[str, str]) -> str:
         ):
             elements.append(parts[1])
         else:
-            joined = " || ':' || ".join(parts.get(n, "''") for n in range(1, max(parts) + 1))
+            joined = (
+                "concat("
+                + ", ':', ".join(parts.get(n, "''") for n in range(1, max(parts) + 1))
+                + ")"
+            )
             elements.append(f"rtrim({joined}, ':')")
-    body = f"rtrim({sql_str(segment.seg_id)} || '*' || " + " || '*' || ".join(elements) + ", '*')"
-    return f"{body} || '~' || chr(10)"
+    body = f"rtrim(concat({sql_str(segment.seg_id)}, '*', " + ", '*', ".join(elements) + "), '*')"
+    return f"concat({body}, '~', chr(10))"
 
 
-def _level_sql(transaction: str, level: layout.Level, constants: dict[str, str]) -> tuple[str, str]:
-    """(text, segment count) SQL of every segment of one level, in layout order."""
+def level_sql(transaction: str, level: str, constants: dict[str, str]) -> tuple[str, str]:
+    """(text, segment count) SQL of every segment of one level, in layout order; "set" is the
+    set header (ST to 1000B), "trailer" its SE, "billing_hl" the 2000A HL and "billing" the
+    rest of the billing provider's segments."""
+    if level in ("set", "trailer"):
+        chosen = [
+            s
+            for s in layout.segments(transaction, "set")
+            if (s.seg_id == "SE") == (level == "trailer")
+        ]
+    elif level in ("billing", "billing_hl"):  # the HL apart: the rest is per billing provider
+        chosen = [
+            s
+            for s in layout.segments(transaction, "billing")
+            if (s.seg_id == "HL") == (level == "billing_hl")
+        ]
+    else:
+        chosen = list(layout.segments(transaction, level))  # type: ignore[arg-type]
     texts, counts = [], []
-    for segment in layout.segments(transaction, level):
+    for segment in chosen:
         rendered = _segment_sql(segment, constants)
         if segment.when is None:
             texts.append(rendered)
@@ -201,25 +224,7 @@ def _level_sql(transaction: str, level: layout.Level, constants: dict[str, str])
             condition = CONDITIONS[segment.when]
             texts.append(f"CASE WHEN {condition} THEN {rendered} ELSE '' END")
             counts.append(f"CASE WHEN {condition} THEN 1 ELSE 0 END")
-    return " || ".join(texts), " + ".join(counts)
-
-
-def render_sql(transaction: str, staged: Path, constants: dict[str, str]) -> str:
-    """set_no, seg_count and text of every staged line, in file order."""
-    billing, billing_n = _level_sql(transaction, "billing", constants)
-    subscriber, subscriber_n = _level_sql(transaction, "subscriber", constants)
-    claim, claim_n = _level_sql(transaction, "claim", constants)
-    line, line_n = _level_sql(transaction, "line", constants)
-    return f"""
-SELECT set_no,
-  CASE WHEN lx = 1 THEN (CASE WHEN b_start THEN {billing_n} ELSE 0 END)
-    + (CASE WHEN s_start THEN {subscriber_n} ELSE 0 END) + {claim_n} ELSE 0 END
-    + {line_n} AS seg_count,
-  CASE WHEN lx = 1 THEN (CASE WHEN b_start THEN {billing} ELSE '' END)
-    || (CASE WHEN s_start THEN {subscriber} ELSE '' END) || {claim} ELSE '' END
-    || {line} AS text
-FROM read_parquet({sql_str(str(staged))})
-"""
+    return "concat(" + ", ".join(texts) + ")", " + ".join(counts)
 
 
 # --- streaming the file -------------------------------------------------------------------------
@@ -245,39 +250,19 @@ def _string_bytes(array: pa.Array, start: int, stop: int) -> memoryview:
     return memoryview(data)[positions[array.offset + start] : positions[array.offset + stop]]
 
 
-def _first_at_least(values: pa.Array, target: int, low: int) -> int:
-    """The first index >= ``low`` whose value is >= ``target`` (``values`` is non-decreasing)."""
-    high = len(values)
-    while low < high:
-        mid = (low + high) // 2
-        if values[mid].as_py() < target:
-            low = mid + 1
-        else:
-            high = mid
-    return low
-
-
-def _totals(con: duckdb.DuckDBPyConnection, staged: Path, totals: FileTotals) -> None:
-    ((claims, lines, billed, paid, sets),) = con.execute(
-        "SELECT count(*) FILTER (WHERE lx = 1), count(*), coalesce(sum(billed_amount), 0), "
-        f"coalesce(sum(paid_amount), 0), coalesce(max(set_no), 0) FROM read_parquet({sql_str(str(staged))})"
-    ).fetchall()
-    totals.claims, totals.lines, totals.transaction_sets = int(claims), int(lines), int(sets)
-    totals.billed, totals.paid = Decimal(billed), Decimal(paid)
-
-
-def first_problem(con: duckdb.DuckDBPyConnection, staged: Path) -> str | None:
-    found = con.execute(
-        f"SELECT claim_problem FROM read_parquet({sql_str(str(staged))}) "
-        "WHERE claim_problem IS NOT NULL ORDER BY claim_seq LIMIT 1"
-    ).fetchall()
-    return found[0][0] if found else None
+def _register_folds(con: duckdb.DuckDBPyConnection, sources) -> str | None:
+    """The roster's distinct non-ASCII free-text values and their ASCII folding, as a view."""
+    values = con.sql(accepted_lines.free_text_sql(sources)).to_arrow_table()["raw"]
+    if len(values) == 0:
+        return None
+    con.register(stage.FOLDS, text.fold_table(values.combine_chunks()))
+    return stage.FOLDS
 
 
 def write_837(
     out: BinaryIO,
     transaction: layout.Transaction,
-    staged: Path,
+    sources: tuple[list[str], list[str], list[str]],
     plan: Plan,
     receiver: Receiver,
     control: ControlNumbers,
@@ -285,39 +270,48 @@ def write_837(
     con: duckdb.DuckDBPyConnection,
     *,
     usage: Literal["P", "T"] = "P",
+    claims_per_transaction_set: int = CLAIMS_PER_TRANSACTION_SET,
     batch_rows: int = 1 << 16,
 ) -> FileTotals:
-    """Stream one interchange (one file) from a ``stage_claims`` file to ``out``; its totals.
+    """Stream one interchange (one file) of the plan-month's accepted lines of ``transaction``'s
+    claim type (``accepted_lines.lake_sources``) to ``out``; returns its totals.
 
-    Refuses (``SubmissionDataError``, naming the claim and the field) before writing anything when
-    a claim cannot be a valid 837. ``usage`` "T" marks a test interchange (ISA15).
+    Raises ``SubmissionDataError`` (naming the claim and the field, never member data) when a claim
+    cannot be a valid 837, and ``ValueError`` when there are no claims; ``out`` then holds a partial
+    file, which the caller discards. ``usage`` "T" marks a test interchange (ISA15).
     """
+    envelope.check_transaction(transaction, claims_per_transaction_set)
     values = envelope.envelope_values(transaction, plan, receiver, control, created, usage)
+    claim_type = "P" if transaction == "837P" else "I"
+    constants = {**values, **_constants(plan, receiver)}
     text.install(con)
-    problem = first_problem(con, staged)
-    if problem is not None:
-        raise SubmissionDataError(problem)
-    totals = FileTotals(transaction, control.isa13, control.gs06)
-    _totals(con, staged, totals)
+    folds = _register_folds(con, sources)
+    try:
+        query = stage.body_sql(
+            sources,
+            claim_type,
+            transaction,
+            lambda level: level_sql(transaction, level, constants),
+            claims_per_transaction_set,
+            fold_table=folds,
+        )
+        totals = FileTotals(transaction, control.isa13, control.gs06)
+        out.write(envelope.head(transaction, values).encode("ascii"))
+        for batch in con.sql(query).to_arrow_reader(batch_rows):
+            problems = batch.column(3)
+            if problems.null_count < batch.num_rows:
+                raise SubmissionDataError(pc.drop_null(problems)[0].as_py())
+            billed, paid = batch.column(4), batch.column(5)
+            totals.claims += batch.num_rows - billed.null_count
+            totals.lines += pc.sum(pc.cast(pc.greater(batch.column(1), 0), pa.int64())).as_py() or 0
+            totals.billed += pc.sum(billed).as_py() or Decimal(0)
+            totals.paid += pc.sum(paid).as_py() or Decimal(0)
+            out.write(_string_bytes(batch.column(2), 0, batch.num_rows))
+    finally:
+        if folds is not None:
+            con.unregister(folds)
     if totals.claims == 0:
         raise ValueError(f"no claims to write for {transaction}")
-    out.write(envelope.head(transaction, values).encode("ascii"))
-    query = render_sql(transaction, staged, _constants(plan, receiver))
-    current, count = 0, 0
-    for batch in con.sql(query).to_arrow_reader(batch_rows):
-        sets, counts, texts = batch.column(0), batch.column(1), batch.column(2)
-        start = 0
-        while start < batch.num_rows:
-            number = sets[start].as_py()
-            if number != current:
-                if current:
-                    out.write(envelope.set_trailer(transaction, current, count + 1).encode("ascii"))
-                out.write(envelope.set_header(transaction, values, number).encode("ascii"))
-                current, count = number, envelope.SET_HEADER_SEGMENTS
-            stop = _first_at_least(sets, number + 1, start)
-            out.write(_string_bytes(texts, start, stop))
-            count += pc.sum(counts.slice(start, stop - start)).as_py()
-            start = stop
-    out.write(envelope.set_trailer(transaction, current, count + 1).encode("ascii"))
+    totals.transaction_sets = -(-totals.claims // claims_per_transaction_set)
     out.write(envelope.tail(transaction, values, totals.transaction_sets).encode("ascii"))
     return totals
