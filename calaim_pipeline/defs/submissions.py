@@ -8,7 +8,7 @@ from calaim_pipeline import gate, warehouse
 from calaim_pipeline.settings import data_paths, load_plans, load_thresholds
 from calaim_pipeline.submission import ledger
 from calaim_pipeline.submission.build import StaleValidationError, build_submission
-from calaim_pipeline.submission.x12_837 import SubmissionDataError
+from calaim_pipeline.submission.x12.checks import SubmissionDataError
 
 from .jobs import COMPLIANCE_TEAM, DATA_TEAM, SUBMISSION_GROUP
 from .partitions import plan_and_month, plan_month_partitions

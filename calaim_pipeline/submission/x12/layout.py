@@ -66,7 +66,7 @@ class Segment:
     def qualifier(self) -> str | None:
         """The first element's literal: what tells this segment from its namesakes in the loop."""
         first = self.elements[0] if self.elements else None
-        return first.literal if first is not None and first.ref.endswith("01") else None
+        return first.literal if first is not None and first.position == 1 else None
 
 
 def E(
@@ -128,7 +128,11 @@ LAYOUT: tuple[Segment, ...] = (
     Segment("2010AA", "NM1", "billing", (
         E("NM101", "'85'", 3), E("NM102", "billing_entity", 1), *_name("billing"),
         E("NM108", "'XX'", 2), E("NM109", "billing_npi", 80),
-    )),
+    ), P),
+    Segment("2010AA", "NM1", "billing", (  # 837I: an institution bills, no first name
+        E("NM101", "'85'", 3), E("NM102", "billing_entity", 1), E("NM103", "billing_last", 60),
+        E("NM108", "'XX'", 2), E("NM109", "billing_npi", 80),
+    ), I),
     Segment("2010AA", "N3", "billing", (E("N301", "billing_address", 55),)),
     Segment("2010AA", "N4", "billing", (
         E("N401", "billing_city", 30), E("N402", "billing_state", 2), E("N403", "billing_zip", 15),
@@ -145,7 +149,7 @@ LAYOUT: tuple[Segment, ...] = (
     )),
     Segment("2010BA", "NM1", "subscriber", (
         E("NM101", "'IL'", 3), E("NM102", "'1'", 1), *_name("member"),
-        E("NM108", "'MI'", 2, "S"), E("NM109", "member_cin", 80, "S"),
+        E("NM108", "'MI'", 2), E("NM109", "member_cin", 80),
     )),
     Segment("2010BA", "N3", "subscriber", (E("N301", "member_address", 55),)),
     Segment("2010BA", "N4", "subscriber", (
@@ -180,7 +184,7 @@ LAYOUT: tuple[Segment, ...] = (
     ), I, when="inpatient"),
     Segment("2300", "CL1", "claim", (
         E("CL101", "admission_type", 1, "S"), E("CL102", "admission_source", 1, "S"),
-        E("CL103", "patient_status", 2, "S"),
+        E("CL103", "patient_status", 2),
     ), I),
     # REF*F8: the payer claim control number of the claim a replacement or void corrects.
     Segment("2300", "REF", "claim", (
@@ -253,11 +257,18 @@ LAYOUT: tuple[Segment, ...] = (
     Segment("2400", "REF", "line", (E("REF01", "'6R'", 3), E("REF02", "line_number", 50))),
     Segment("2430", "SVD", "line", (
         E("SVD01", "plan_payer_id", 80), E("SVD02", "line_paid", 18),
+        E("SVD03-1", "procedure_qualifier", 2), E("SVD03-2", "procedure_code", 48),
+        E("SVD03-3", "modifier_1", 2, "S"), E("SVD03-4", "modifier_2", 2, "S"),
+        E("SVD03-5", "modifier_3", 2, "S"), E("SVD03-6", "modifier_4", 2, "S"),
+        E("SVD05", "units", 15),
+    ), P),
+    Segment("2430", "SVD", "line", (  # 837I: the revenue code, and the procedure when there is one
+        E("SVD01", "plan_payer_id", 80), E("SVD02", "line_paid", 18),
         E("SVD03-1", "procedure_qualifier", 2, "S"), E("SVD03-2", "procedure_code", 48, "S"),
         E("SVD03-3", "modifier_1", 2, "S"), E("SVD03-4", "modifier_2", 2, "S"),
         E("SVD03-5", "modifier_3", 2, "S"), E("SVD03-6", "modifier_4", 2, "S"),
-        E("SVD04", "svd_revenue_code", 48, "S"), E("SVD05", "units", 15),
-    )),
+        E("SVD04", "revenue_code", 48), E("SVD05", "units", 15),
+    ), I),
     Segment("2430", "CAS", "line", (
         E("CAS01", "adjustment_group", 2), E("CAS02", "adjustment_reason", 5),
         E("CAS03", "adjustment_amount", 18),

@@ -115,7 +115,6 @@ VALUES: dict[str, str] = {
     "THEN place_of_service END",
     **{f"pointer_{k}": f"CAST(pointers[{k}] AS VARCHAR)" for k in range(1, 5)},
     "revenue_code": "revenue_code",
-    "svd_revenue_code": "revenue_code",
     "service_date_format": "CASE WHEN service_to_date IS NULL OR service_to_date = service_from_date "
     "THEN 'D8' ELSE 'RD8' END",
     "service_dates": "CASE WHEN service_to_date IS NULL OR service_to_date = service_from_date "
