@@ -1,18 +1,12 @@
 """The columnar 837 renderer: the layout table compiled into DuckDB SQL string expressions, run in
-bulk over a plan-month's staged accepted lines, and streamed to the file in order.
+bulk over a plan-month's accepted lines, and streamed to the file in order.
 
-Two passes, both DuckDB (its own threads, memory limit and spill):
-
-1. ``stage``: the reader's accepted lines (``accepted_lines.py``) with claim totals, the claim
-   order, transaction-set numbers and HL numbering (window functions: gaps and islands over the
-   billing provider and member runs, a new 2000B every 100 claims of one member) and the first
-   problem of each claim, sorted by claim and line into a scratch Parquet file;
-2. ``write_837``: one text value per line, in file order (a claim's first line carries the
-   2000A/2000B/2300 segments before its 2400 loop), with its segment count. Python only writes
-   the envelope, the ST/BHT header and SE trailer at each set boundary, and copies each Arrow
-   batch's string buffer to the file as it is: no per-segment or per-line Python.
-
-Memory is bounded by DuckDB's limit and one Arrow batch, not by the file's size.
+``stage.body_sql`` is the one query per file (line rows and claim rows in file order, the HL
+numbering and SE counts as window functions, each row's problem); this module compiles the
+layout's segments into it (``_segment_sql``, ``level_sql``: values from ``VALUES``, conditions
+from ``CONDITIONS``) and runs it (``write_837``). Python writes ISA/GS and GE/IEA and copies
+each Arrow batch's string buffer to the file as it is: no per-segment or per-line Python, and
+memory bounded by DuckDB's limit and one batch, not by the file's size.
 """
 
 from __future__ import annotations
