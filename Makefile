@@ -80,7 +80,7 @@ format: setup
 	$(UV) run ruff check --fix .
 
 bench: setup
-	$(UV) run python scripts/benchmark.py --lines 1000000 5000000
+	$(UV) run python scripts/benchmark.py --lines 1000000 5000000 --statewide
 
 rules-doc: setup
 	$(UV) run calaim rules-doc

@@ -188,38 +188,6 @@ def test_control_numbers_never_repeat_across_runs(sample_built):
         assert len(groups) == len(set(groups))
 
 
-def test_parallel_writer_is_byte_identical_to_one_process(sample_built, tmp_path):
-    """Workers write runs of whole transaction sets; head + parts + tail equals a serial write."""
-    import io
-    from datetime import datetime
-
-    from calaim_pipeline.submission.control import ControlNumbers
-    from calaim_pipeline.submission.writer_pool import FileJob, write_interchanges
-    from calaim_pipeline.submission.x12_837 import claims_from_lake, stage_claims, write_837
-
-    paths, _ = sample_built
-    registry, created, numbers = load_plans(), datetime(2026, 10, 5, 9, 30), ControlNumbers(9, 9)
-    con = duckdb.connect()
-    for claim_type, transaction in (("P", "837P"), ("I", "837I")):
-        staged = tmp_path / f"{claim_type}.parquet"
-        count = stage_claims(paths.lake, "CHG", "2026-08", claim_type, staged, con)
-        out = tmp_path / f"{claim_type}.x12"
-        job = FileJob(
-            transaction, staged, count, out, registry.plan("CHG"), registry.receiver, numbers,
-            created, claims_per_transaction_set=7,
-        )  # fmt: skip
-        (totals,) = write_interchanges([job], workers=2)
-        serial = io.StringIO()
-        claims = claims_from_lake(paths.lake, "CHG", "2026-08", claim_type)
-        expected = write_837(
-            serial, transaction, claims, registry.plan("CHG"), registry.receiver, numbers, created,
-            claims_per_transaction_set=7,
-        )  # fmt: skip
-        assert totals.transaction_sets == expected.transaction_sets > 4
-        assert out.read_text(encoding="ascii") == serial.getvalue()
-        assert not list(tmp_path.glob("*.part*"))  # parts cleaned up
-
-
 # --- the ledger rules and the sent state, on small hand-built months ----------------------------
 
 

@@ -20,7 +20,7 @@ import pyx12.params
 import pyx12.x12file
 import pyx12.x12n_document
 
-from calaim_pipeline.submission.x12_837 import Claim
+from calaim_pipeline_tests.x12_claims import Claim
 
 _QUOTED = re.compile(r"\"[^\"]*\"|'[^']*'")
 

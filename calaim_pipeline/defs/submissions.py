@@ -9,7 +9,7 @@ from calaim_pipeline.defs.resources import PipelineSettings
 from calaim_pipeline.settings import load_thresholds
 from calaim_pipeline.submission import ledger
 from calaim_pipeline.submission.build import StaleValidationError, build_submission
-from calaim_pipeline.submission.x12_837 import SubmissionDataError
+from calaim_pipeline.submission.x12.checks import SubmissionDataError
 
 from .jobs import COMPLIANCE_TEAM, DATA_TEAM, SUBMISSION_GROUP
 from .partitions import plan_and_month, plan_month_partitions

@@ -8,6 +8,7 @@ procedure/units tables against thresholds.yaml, so clean sample rows cannot trip
 from __future__ import annotations
 
 import csv
+import os
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -24,10 +25,19 @@ CONFIG_DIR = PACKAGE_ROOT / "config"
 # Configuration files (read directly: this package must not import Dagster or the pipeline)
 
 
+def _config(name: str) -> Path:
+    """CALAIM_CONFIG_DIR's copy of a configuration file when it has one (as settings.config_file),
+    else the bundled one."""
+    folder = os.environ.get("CALAIM_CONFIG_DIR")
+    if folder and (Path(folder) / name).is_file():
+        return Path(folder) / name
+    return CONFIG_DIR / name
+
+
 @cache
 def load_plans() -> tuple[dict[str, Any], ...]:
     """Plans registry (plans.yaml), in file order; the order fixes each plan's id ranges."""
-    with (CONFIG_DIR / "plans.yaml").open(encoding="utf-8") as fh:
+    with _config("plans.yaml").open(encoding="utf-8") as fh:
         data = yaml.safe_load(fh)
     return tuple(data["plans"])
 
@@ -35,7 +45,7 @@ def load_plans() -> tuple[dict[str, Any], ...]:
 @cache
 def load_thresholds() -> dict[str, Any]:
     """thresholds.yaml, values only."""
-    with (CONFIG_DIR / "thresholds.yaml").open(encoding="utf-8") as fh:
+    with _config("thresholds.yaml").open(encoding="utf-8") as fh:
         data = yaml.safe_load(fh)
     return {k: (v["value"] if isinstance(v, dict) and "value" in v else v) for k, v in data.items()}
 

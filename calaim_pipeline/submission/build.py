@@ -33,9 +33,10 @@ from calaim_pipeline.month_record import MonthRecord
 from calaim_pipeline.settings import DataPaths, DuckDBLimits, PlansRegistry
 from calaim_pipeline.sqltext import sql_str
 from calaim_pipeline.submission import commit, ledger
+from calaim_pipeline.submission.accepted_lines import lake_sources
 from calaim_pipeline.submission.control import ControlNumberStore
-from calaim_pipeline.submission.writer_pool import FileJob, write_interchanges
-from calaim_pipeline.submission.x12_837 import TRANSACTION_FOR_CLAIM_TYPE, stage_claims
+from calaim_pipeline.submission.x12.envelope import TRANSACTION_FOR_CLAIM_TYPE
+from calaim_pipeline.submission.x12.renderer import FileTotals, write_837
 from calaim_pipeline.validation.engine import connect
 from calaim_pipeline.validation.sql import duplicate_key_sql
 
@@ -183,48 +184,44 @@ def build_submission(
                 return SubmissionResult(plan_code, month, folder, kept, unchanged=True)
             expected = _line_counts(con, lines_file)
             controls = ControlNumberStore(paths.submissions / "_control")
-            jobs: list[tuple[str, str, FileJob]] = []
-            for claim_type in sorted(expected):  # "I" before "P": stable file order
-                transaction = TRANSACTION_FOR_CLAIM_TYPE[claim_type]
-                staged = work_dir / f"claims_{claim_type}.parquet"
-                claims = stage_claims(paths.lake, plan_code, month, claim_type, staged, con)
-                numbers = controls.allocate(plan_code)
-                name = f"{plan_code}_{month}_{transaction}_{numbers.isa13}.x12"
-                fd, tmp = tempfile.mkstemp(dir=folder, prefix=owner.temp_prefix(), suffix=".x12")
-                os.close(fd)
-                job = FileJob(
-                    transaction,
-                    staged,
-                    claims,
-                    Path(tmp),
-                    plan,
-                    registry.receiver,
-                    numbers,
-                    created,
-                )
-                jobs.append((claim_type, name, job))
             rows: list[dict[str, Any]] = []
             file_of_type: dict[str, tuple[str, str]] = {}
+            temporary: list[Path] = []
             try:
-                written = write_interchanges([job for _, _, job in jobs])
-                for (claim_type, name, job), totals in zip(jobs, written, strict=True):
+                for claim_type in sorted(expected):  # "I" before "P": stable file order
+                    transaction = TRANSACTION_FOR_CLAIM_TYPE[claim_type]
+                    sources = lake_sources(paths.lake, plan_code, month, claim_type)
+                    numbers = controls.allocate(plan_code)
+                    name = f"{plan_code}_{month}_{transaction}_{numbers.isa13}.x12"
+                    fd, tmp = tempfile.mkstemp(
+                        dir=folder, prefix=owner.temp_prefix(), suffix=".x12"
+                    )
+                    out = Path(tmp)
+                    temporary.append(out)
+                    with os.fdopen(fd, "wb") as handle:
+                        totals: FileTotals = write_837(
+                            handle, transaction, sources, plan, registry.receiver, numbers,
+                            created, con,
+                        )  # fmt: skip
+                        handle.flush()
+                        os.fsync(handle.fileno())
                     if (totals.claims, totals.lines) != expected[claim_type]:
                         raise RuntimeError(
                             f"{name}: wrote {totals.claims} claims / {totals.lines} lines, the "
                             f"lake has {expected[claim_type][0]} / {expected[claim_type][1]}"
                         )
-                    digest, size = ledger.sha256_of(job.out), job.out.stat().st_size
-                    filemodes.secure_file(job.out)
-                    os.replace(job.out, folder / name)
-                    file_of_type[claim_type] = (name, job.control.isa13)
+                    digest, size = ledger.sha256_of(out), out.stat().st_size
+                    filemodes.secure_file(out)
+                    os.replace(out, folder / name)
+                    file_of_type[claim_type] = (name, numbers.isa13)
                     rows.append(
                         {
                             "plan_code": plan_code,
                             "extract_month": month,
                             "file_name": name,
-                            "transaction": job.transaction,
-                            "interchange_control_number": job.control.isa13,
-                            "group_control_number": job.control.gs06,
+                            "transaction": transaction,
+                            "interchange_control_number": numbers.isa13,
+                            "group_control_number": numbers.gs06,
                             "transaction_sets": totals.transaction_sets,
                             "claims": totals.claims,
                             "lines": totals.lines,
@@ -240,8 +237,8 @@ def build_submission(
                         }
                     )
             finally:
-                for _, _, job in jobs:
-                    job.out.unlink(missing_ok=True)
+                for out in temporary:
+                    out.unlink(missing_ok=True)
             manifest = _manifest(plan_code, month, created, rows)
             manifest["judgement_id"] = judged.judgement_id
             manifest["build_seconds"] = round(time.perf_counter() - started, 2)
