@@ -26,7 +26,14 @@ LAKE_TABLES = (
 )
 # Everything the warehouse shows as a view: the validated tables, the submission ledger and the
 # scorecard, each written per plan-month by the step that owns it.
-WAREHOUSE_TABLES = (*LAKE_TABLES, "submissions", "submitted_lines", "dq_scorecard")
+WAREHOUSE_TABLES = (
+    *LAKE_TABLES,
+    "submissions",
+    "submitted_lines",
+    "dq_scorecard",
+    "submission_responses",  # DHCS's 999 and 277CA answers (ledger/encounter_status.py)
+    "encounter_status_history",
+)
 METRICS_TABLE = "_metrics"
 
 

@@ -230,6 +230,11 @@ class DataPaths:
     def scorecards(self) -> Path:
         return self.root / "scorecards"
 
+    @property
+    def responses(self) -> Path:
+        """DHCS's 999 and 277CA files land in responses/<PLAN>/ (docs/data-engineers.md)."""
+        return self.root / "responses"
+
 
 def data_paths() -> DataPaths:
     """The data root: CALAIM_DATA_DIR, else ./data in the project."""
