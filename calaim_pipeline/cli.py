@@ -376,6 +376,10 @@ def main(argv: list[str] | None = None) -> int:
     doc.add_argument("--out", default=str(PROJECT_DIR / "docs" / "rules.md"))
     doc.set_defaults(func=cmd_rules_doc)
 
+    from calaim_pipeline.cli_responses import add_parsers
+
+    add_parsers(sub)  # calaim responses simulate | ingest | worklist
+
     args = parser.parse_args(argv)
     try:
         filemodes.apply_umask()  # everything this command creates: owner-only or the share group
