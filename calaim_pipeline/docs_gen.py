@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from calaim_pipeline.catalog import FAMILIES, load_rules
+from calaim_pipeline.catalog.checks import checks_for
 from calaim_pipeline.plan_month_checks import PLAN_MONTH_CHECKS
 from calaim_pipeline.settings import load_thresholds
 
@@ -62,6 +63,18 @@ def rules_page() -> str:
     ]
     for check in PLAN_MONTH_CHECKS:
         lines.append(f"| `{check.name}` | {check.severity} | {_cell(check.description)} |")
+    lines += [
+        "",
+        "## DHCS-outcome checks (Dagster asset checks on `dhcs_responses`, per partition)",
+        "",
+        "Judged from DHCS's 999 and 277CA answers (calaim_pipeline/responses/checks.py), after the",
+        "month was sent; they never block a build.",
+        "",
+        "| check | severity | passes when |",
+        "|---|---|---|",
+    ]
+    for spec in checks_for("dhcs_responses"):
+        lines.append(f"| `{spec.name}` | {spec.severity} | {_cell(spec.description)} |")
     lines += ["", "| threshold | value | source |", "|---|---|---|"]
     for name, sourced in thresholds:
         lines.append(f"| `{name}` | {sourced.value} | {_cell(sourced.source)} |")

@@ -160,15 +160,15 @@ FROM ({status}) WHERE extract_month < {sql_str(month)} GROUP BY claim_id"""
 
 
 def original_status_table_sql(lake_root: Path, plan: str, month: str, lines: str) -> list[str]:
-    """Temp table ``ledger_original_status`` (pos, original_status): each replacement or void of
+    """Temp table ``ledger_original_status`` (line_pos, original_status): each replacement or void of
     ``lines`` whose original has no ICN yet, with why (``rejected`` or ``awaiting``). Empty until
     the plan has ingested a DHCS response."""
     status = plan_status_sql(lake_root, plan)
     if status is None:
-        body = "SELECT CAST(NULL AS BIGINT) AS pos, CAST(NULL AS VARCHAR) AS original_status WHERE false"
+        body = "SELECT CAST(NULL AS BIGINT) AS line_pos, CAST(NULL AS VARCHAR) AS original_status WHERE false"
     else:
         body = f"""
-SELECT l.pos, o.original_status FROM {lines} l JOIN ({originals_sql(status, month)}) o
+SELECT l.pos AS line_pos, o.original_status FROM {lines} l JOIN ({originals_sql(status, month)}) o
   ON o.claim_id = l.original_claim_id
 WHERE l.frequency_code IN ('7', '8') AND o.original_icn IS NULL"""
     return [f"CREATE OR REPLACE TEMP TABLE ledger_original_status AS {body}"]

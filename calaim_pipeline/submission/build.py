@@ -29,6 +29,7 @@ from typing import Any
 import pyarrow as pa
 
 from calaim_pipeline import filemodes, gate, lake, owner, recovery
+from calaim_pipeline.ledger import encounter_status
 from calaim_pipeline.settings import DataPaths, PlansRegistry
 from calaim_pipeline.sqltext import sql_str
 from calaim_pipeline.submission import commit, ledger
@@ -186,6 +187,8 @@ def build_submission(
                 transaction = TRANSACTION_FOR_CLAIM_TYPE[claim_type]
                 staged = work_dir / f"claims_{claim_type}.parquet"
                 claims = stage_claims(paths.lake, plan_code, month, claim_type, staged, con)
+                # REF*F8 of a replacement or void: the DHCS ICN of its accepted original.
+                encounter_status.apply_original_icns(con, paths.lake, plan_code, month, staged)
                 numbers = controls.allocate(plan_code)
                 name = f"{plan_code}_{month}_{transaction}_{numbers.isa13}.x12"
                 fd, tmp = tempfile.mkstemp(dir=folder, prefix=owner.temp_prefix(), suffix=".x12")
