@@ -34,6 +34,10 @@ WAREHOUSE_TABLES = (
     "submission_responses",  # DHCS's 999 and 277CA answers (ledger/encounter_status.py)
     "encounter_status_history",
 )
+# Views over those views (derived, never stored): every submitted claim's current DHCS status and
+# the rejected ones to correct (ledger/encounter_status.py, responses/worklist.py).
+DERIVED_VIEWS = ("encounter_status", "corrections_worklist")
+WAREHOUSE_VIEWS = (*WAREHOUSE_TABLES, *DERIVED_VIEWS)
 METRICS_TABLE = "_metrics"
 
 

@@ -4,7 +4,6 @@ marked sent, answered by the DHCS simulator, ingested."""
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -12,18 +11,12 @@ import dagster as dg
 from calaim_pipeline import lake
 from calaim_pipeline.ledger import encounter_status as es
 from calaim_pipeline.responses import ingest
+from calaim_pipeline.responses.cycle import answered_at
 from calaim_pipeline.responses.simulator import simulate_month
 from calaim_pipeline.sample import generate_sample
 from calaim_pipeline.settings import DataPaths, load_plans
 from calaim_pipeline.submission import ledger
 from calaim_pipeline_tests.conftest import run_partition
-
-
-def answered_at(month: str) -> datetime:
-    """DHCS answers a few days after the month's files were sent (early next month)."""
-    year, mon = (int(x) for x in month.split("-"))
-    first_next = datetime(year + mon // 12, mon % 12 + 1, 1)
-    return first_next + timedelta(days=12, hours=9)
 
 
 def build_cycle(

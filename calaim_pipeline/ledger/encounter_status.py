@@ -150,25 +150,38 @@ def plan_status_sql(lake_root: Path, plan: str) -> str | None:
     )
 
 
-def originals_sql(status: str, month: str) -> str:
-    """Per claim id submitted before `month`: the status of its latest submission and, if that
-    was accepted, its ICN (what a replacement or void must put in REF*F8)."""
+def sent_months_before(lake_root: Path, plan: str, month: str) -> list[str]:
+    """Months of the plan marked sent before `month`: the only ones DHCS can have answered."""
+    from calaim_pipeline.submission import ledger
+
+    return [
+        m
+        for m in lake.partition_months(lake_root, "submissions", plan)
+        if m < month and ledger.sent_status(lake_root, plan, m) is not None
+    ]
+
+
+def originals_sql(status: str, months: list[str]) -> str:
+    """Per claim id submitted in one of `months` (sent earlier months): the status of its latest
+    submission and, if that was accepted, its ICN (what a replacement or void puts in REF*F8)."""
     return f"""
 SELECT claim_id, arg_max(status, extract_month || frequency_code) AS original_status,
   arg_max(dhcs_icn, extract_month || frequency_code) AS original_icn
-FROM ({status}) WHERE extract_month < {sql_str(month)} GROUP BY claim_id"""
+FROM ({status}) WHERE extract_month IN ({sql_list(months)}) GROUP BY claim_id"""
 
 
 def original_status_table_sql(lake_root: Path, plan: str, month: str, lines: str) -> list[str]:
     """Temp table ``ledger_original_status`` (line_pos, original_status): each replacement or void of
     ``lines`` whose original has no ICN yet, with why (``rejected`` or ``awaiting``). Empty until
-    the plan has ingested a DHCS response."""
+    the plan has ingested a DHCS response. Originals in months built but not marked sent are
+    left to the other ledger rules: DHCS cannot have answered them (docs/decisions.md)."""
     status = plan_status_sql(lake_root, plan)
-    if status is None:
+    sent = sent_months_before(lake_root, plan, month) if status is not None else []
+    if status is None or not sent:
         body = "SELECT CAST(NULL AS BIGINT) AS line_pos, CAST(NULL AS VARCHAR) AS original_status WHERE false"
     else:
         body = f"""
-SELECT l.pos AS line_pos, o.original_status FROM {lines} l JOIN ({originals_sql(status, month)}) o
+SELECT l.pos AS line_pos, o.original_status FROM {lines} l JOIN ({originals_sql(status, sent)}) o
   ON o.claim_id = l.original_claim_id
 WHERE l.frequency_code IN ('7', '8') AND o.original_icn IS NULL"""
     return [f"CREATE OR REPLACE TEMP TABLE ledger_original_status AS {body}"]
@@ -182,11 +195,13 @@ def apply_original_icns(
     number of lines changed. Corrections whose original has no ICN never get here: the rule
     ORIGINAL_CLAIM_NOT_ACCEPTED rejects them; before any response was ingested nothing changes."""
     status = plan_status_sql(lake_root, plan)
-    if status is None or not staged.is_file():
+    sent = sent_months_before(lake_root, plan, month) if status is not None else []
+    if status is None or not sent or not staged.is_file():
         return 0
+    originals = originals_sql(status, sent)
     source = f"read_parquet({sql_str(str(staged))})"
     ((count,),) = con.execute(
-        f"SELECT count(*) FROM {source} s JOIN ({originals_sql(status, month)}) o "
+        f"SELECT count(*) FROM {source} s JOIN ({originals}) o "
         "ON o.claim_id = s.original_claim_id "
         "WHERE s.frequency_code IN ('7', '8') AND o.original_icn IS NOT NULL"
     ).fetchall()
@@ -197,7 +212,7 @@ def apply_original_icns(
             f"COPY (SELECT s.* REPLACE (CASE WHEN s.frequency_code IN ('7', '8') "
             "AND o.original_icn IS NOT NULL THEN o.original_icn ELSE s.original_claim_id END "
             f"AS original_claim_id) FROM {source} s "
-            f"LEFT JOIN ({originals_sql(status, month)}) o ON o.claim_id = s.original_claim_id "
+            f"LEFT JOIN ({originals}) o ON o.claim_id = s.original_claim_id "
             f"ORDER BY s.claim_seq, s.line_number) TO {sql_str(str(tmp))} (FORMAT parquet)"
         )
     return int(count)

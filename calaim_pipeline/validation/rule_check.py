@@ -127,6 +127,10 @@ def _write_answers(lake_root: Path, plan: str, month: str, answers: dict[str, st
     target = lake.partition_file(lake_root, es.STATUS_HISTORY, plan, month)
     target.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.Table.from_pylist(rows, es.HISTORY_SCHEMA), target)
+    # DHCS answers only what was sent: the earlier month is marked sent.
+    head = lake.partition_file(lake_root, ledger.SUBMISSIONS, plan, month)
+    sent = {"file_name": "example.837", "status": ledger.SENT, "created_at": "2026-07-01"}
+    pq.write_table(pa.Table.from_pylist([sent | {"sent_at": "2026-07-02", "sent_by": "x"}]), head)
 
 
 def stage_extract(
