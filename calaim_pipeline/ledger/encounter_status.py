@@ -92,6 +92,29 @@ def append_partition(
     lake.write_partition(lake_root, table, plan, month, pa.concat_tables(parts))
 
 
+def append_partition_sql(
+    con: duckdb.DuckDBPyConnection,
+    lake_root: Path,
+    table: str,
+    plan: str,
+    month: str,
+    select: str,
+    response_sha: str,
+) -> None:
+    """append_partition for rows a query gives (a 277CA of a million claims never becomes
+    Python objects): DuckDB writes old rows (but any of the same response) and new rows to a
+    temporary file that replaces the partition."""
+    path = lake.partition_file(lake_root, table, plan, month)
+    query = select
+    if path.is_file():
+        query = (
+            f"SELECT * FROM read_parquet({sql_str(str(path))}) "
+            f"WHERE response_sha256 <> {sql_str(response_sha)} UNION ALL BY NAME ({select})"
+        )
+    with lake.staged_path(path) as tmp:
+        con.execute(f"COPY ({query}) TO {sql_str(str(tmp))} (FORMAT parquet)")
+
+
 def _files(lake_root: Path, table: str, plan: str) -> list[str]:
     months = lake.partition_months(lake_root, table, plan)
     return [str(lake.partition_file(lake_root, table, plan, m)) for m in months]

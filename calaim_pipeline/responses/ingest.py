@@ -137,7 +137,7 @@ def _rows_999(ack: Ack999, subs: list[dict], base: dict) -> tuple[str, pa.Table]
 
 def _rows_277(
     ack: Ack277, subs: list[dict], base: dict, paths: DataPaths, con: duckdb.DuckDBPyConnection
-) -> tuple[str, pa.Table, pa.Table]:
+) -> tuple[str, pa.Table, str, int]:
     by_isa = {r["interchange_control_number"]: r for r in subs}
     files = {}
     for trace in ack.traces:
@@ -153,19 +153,7 @@ def _rows_277(
         raise ResponseError("answers files of more than one extract month")
     month = next(iter(files.values()))["extract_month"]
     plan = base["plan_code"]
-    claims = ack.claims
-    con.register(
-        "answered",
-        pa.table(
-            {
-                "interchange_control_number": [t[:9] for t in claims.trace],
-                "claim_id": claims.claim_id,
-                "status": claims.status,
-                "dhcs_icn": claims.icn,
-                "stc_codes": claims.stc,
-            }
-        ),
-    )
+    con.register("answered", ack.claims.table())  # unregistered by ingest_file when done
     lines = lake.partition_file(paths.lake, ledger.SUBMITTED_LINES, plan, month)
     submitted = (
         "(SELECT DISTINCT interchange_control_number, file_name, claim_id, frequency_code "
@@ -180,26 +168,22 @@ def _rows_277(
             f"answers {unknown} claim(s) (2200D TRN02) that are not in the interchange they "
             "name: unknown claim control numbers"
         )
-    history = con.sql(
-        f"""SELECT {sql_str(plan)} AS plan_code, {sql_str(month)} AS extract_month, a.claim_id,
-          s.frequency_code, s.file_name, a.interchange_control_number, a.status, a.dhcs_icn,
-          nullif(a.stc_codes, '') AS stc_codes, {sql_str(base["response_file"])} AS response_file,
-          {sql_str(base["response_sha256"])} AS response_sha256,
-          CAST(? AS TIMESTAMP) AS response_date, CAST(? AS TIMESTAMP) AS ingested_at,
-          {bool(base["simulated"])} AS simulated
-        FROM answered a JOIN {submitted} s USING (interchange_control_number, claim_id)""",
-        params=[base["response_date"], base["ingested_at"]],
-    ).to_arrow_table()
-    con.unregister("answered")
-    history = history.cast(es.HISTORY_SCHEMA)
-    con.register("answered_rows", history)
+    stamp = "CAST({} AS TIMESTAMP)"
+    history = f"""SELECT {sql_str(plan)} AS plan_code, {sql_str(month)} AS extract_month,
+      a.claim_id, s.frequency_code, s.file_name, a.interchange_control_number, a.status,
+      a.dhcs_icn, nullif(a.stc_codes, '') AS stc_codes,
+      {sql_str(base["response_file"])} AS response_file,
+      {sql_str(base["response_sha256"])} AS response_sha256,
+      {stamp.format(sql_str(base["response_date"].isoformat(sep=" ")))} AS response_date,
+      {stamp.format(sql_str(base["ingested_at"].isoformat(sep=" ")))} AS ingested_at,
+      {bool(base["simulated"])} AS simulated
+    FROM answered a JOIN {submitted} s USING (interchange_control_number, claim_id)"""
     summary = con.execute(
         "SELECT interchange_control_number, count(*) FILTER (status = 'accepted'), "
-        "count(*) FILTER (status = 'rejected') FROM answered_rows GROUP BY ALL ORDER BY ALL"
+        f"count(*) FILTER (status = 'rejected'), count(*) FROM ({history}) GROUP BY ALL ORDER BY ALL"
     ).fetchall()
-    con.unregister("answered_rows")
     records = []
-    for isa13, accepted, rejected in summary:
+    for isa13, accepted, rejected, _ in summary:
         row = files[isa13]
         records.append(
             base
@@ -213,22 +197,21 @@ def _rows_277(
                 "claims_rejected": rejected,
             }
         )
-    return month, pa.Table.from_pylist(records, es.RESPONSES_SCHEMA), history
+    claims = sum(n for *_, n in summary)
+    return month, pa.Table.from_pylist(records, es.RESPONSES_SCHEMA), history, claims
 
 
-def _out_of_order(paths: DataPaths, plan: str, month: str, history: pa.Table, con) -> list[str]:
+def _out_of_order(paths: DataPaths, plan: str, month: str, history: str, con) -> list[str]:
     """Claims this response answers that a *newer* ingested response already answered."""
     path = lake.partition_file(paths.lake, es.STATUS_HISTORY, plan, month)
     if not path.is_file():
         return []
-    con.register("incoming", history)
     rows = con.execute(
         f"""SELECT count(DISTINCT (i.claim_id, i.frequency_code)), max(o.response_file)
-        FROM incoming i JOIN read_parquet({sql_str(str(path))}) o
+        FROM ({history}) i JOIN read_parquet({sql_str(str(path))}) o
           USING (interchange_control_number, claim_id, frequency_code)
         WHERE o.response_date > i.response_date AND o.response_sha256 <> i.response_sha256"""
     ).fetchall()
-    con.unregister("incoming")
     count, newer = rows[0]
     if not count:
         return []
@@ -310,15 +293,19 @@ def ingest_file(
                 month, responses = _rows_999(parsed, subs, base)
                 claims = 0
             else:
-                month, responses, history = _rows_277(parsed, subs, base, paths, con)
+                month, responses, history, claims = _rows_277(parsed, subs, base, paths, con)
                 notes = _out_of_order(paths, plan, month, history, con)
-                claims = history.num_rows
-                es.append_partition(paths.lake, es.STATUS_HISTORY, plan, month, history, sha)
+                es.append_partition_sql(
+                    con, paths.lake, es.STATUS_HISTORY, plan, month, history, sha
+                )
             # submission_responses last: a response is ingested once its row is there.
             es.append_partition(paths.lake, es.SUBMISSION_RESPONSES, plan, month, responses, sha)
             _move(path, landing(paths, plan) / PROCESSED)
     except (ResponseError, X12ReadError) as exc:
         return _refuse(path, plan, str(exc))
+    finally:
+        if "answered" in {name for (name,) in con.execute("SHOW TABLES").fetchall()}:
+            con.unregister("answered")
     detail = f"{claims} claims" if kind == "277CA" else f"{responses.num_rows} transaction set(s)"
     message = f"{path.name}: {kind} for {plan} {month} ingested ({detail})"
     if notes:
@@ -332,7 +319,19 @@ def ingest_plan(
     """Every file waiting in the plan's folder, oldest name first; bad ones are kept aside and
     the rest still ingested."""
     outcomes = []
-    con = duckdb.connect(config={"threads": 2})
+    # Bounded memory: a 277CA of a million claims joins a million ledger rows; DuckDB spills
+    # past the limit into the work folder (the benchmark: docs/benchmark.md).
+    spill = paths.work / "responses_spill"
+    filemodes.ensure_dir(spill)
+    con = duckdb.connect(
+        config={
+            "threads": 2,
+            "memory_limit": "300MB",
+            "temp_directory": str(spill),
+        }
+    )
+    con.execute("SET preserve_insertion_order = false")
+    con.execute("SET enable_progress_bar = false")
     try:
         for path in pending(paths, plan):
             outcomes.append(ingest_file(paths, registry, plan, path, con, now=now))

@@ -11,11 +11,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+import pyarrow as pa
+
 from calaim_pipeline.responses import codes
 from calaim_pipeline.responses.x12 import (
     GUIDE_277CA,
     GUIDE_999,
+    Seg,
     X12ReadError,
+    X12Stream,
     parse_date_time,
     read_segments,
     value,
@@ -53,16 +57,55 @@ class Ack999:
 
 @dataclass
 class ClaimAnswers:
-    """A 277CA's claims as columns: which of our transaction sets (BHT03), CLM01, verdict."""
+    """A 277CA's claims as columns: which of our interchanges (ISA13, from the 2200B trace),
+    CLM01 and verdict. Filled in lists, moved to Arrow every CHUNK claims so a file of a million
+    claims holds compact Arrow columns, not millions of Python strings."""
+
+    CHUNK = 100_000
 
     trace: list[str] = field(default_factory=list)
     claim_id: list[str] = field(default_factory=list)
     status: list[str] = field(default_factory=list)
     icn: list[str | None] = field(default_factory=list)
     stc: list[str] = field(default_factory=list)
+    batches: list[pa.RecordBatch] = field(default_factory=list)
+    flushed: int = 0
 
     def __len__(self) -> int:
-        return len(self.claim_id)
+        return self.flushed + len(self.claim_id)
+
+    def flush(self) -> None:
+        if not self.claim_id:
+            return
+        self.batches.append(
+            pa.record_batch(
+                {
+                    "interchange_control_number": [t[:9] for t in self.trace],
+                    "claim_id": self.claim_id,
+                    "status": self.status,
+                    "dhcs_icn": pa.array(self.icn, pa.string()),
+                    "stc_codes": self.stc,
+                }
+            )
+        )
+        self.flushed += len(self.claim_id)
+        for column in (self.trace, self.claim_id, self.status, self.icn, self.stc):
+            column.clear()
+
+    def table(self) -> pa.Table:
+        self.flush()
+        return pa.Table.from_batches(self.batches, schema=ANSWER_SCHEMA)
+
+
+ANSWER_SCHEMA = pa.schema(
+    [
+        ("interchange_control_number", pa.string()),
+        ("claim_id", pa.string()),
+        ("status", pa.string()),
+        ("dhcs_icn", pa.string()),
+        ("stc_codes", pa.string()),
+    ]
+)
 
 
 @dataclass
@@ -130,64 +173,83 @@ def parse_999(path: Path) -> Ack999:
     return ack
 
 
-def _claim_status(stc: list[tuple[str, str]]) -> str:
-    rejected = any(cat in codes.REJECTED_CATEGORIES or action == "U" for cat, action in stc)
-    return "rejected" if rejected or not stc else "accepted"
+def _stc_codes(e: list[str], sub: str) -> list[tuple[str, str]]:
+    """(code, category) of each STC01 / STC10 / STC11 composite: `A7:562` (entity code kept)."""
+    found = []
+    for index in (1, 10, 11):
+        if index < len(e) and e[index]:
+            parts = [p for p in e[index].split(sub)[:3] if p]
+            if parts:
+                found.append((":".join(parts), parts[0]))
+    return found
 
 
 def parse_277ca(path: Path) -> Ack277:
+    """A 277CA's claims as columns. The loop reads elements by position (``seg.elements``): a
+    277CA of a million claims is ten million segments, so this is the hot path of ingestion."""
     ack = Ack277(Envelope())
     claims = ack.claims
+    trace, claim_id, status, icn, stc_column = (
+        claims.trace,
+        claims.claim_id,
+        claims.status,
+        claims.icn,
+        claims.stc,
+    )
+    rejected_categories = codes.REJECTED_CATEGORIES
     level = ""
     in_claim = False
-    stc: list[tuple[str, str]] = []
+    rejected = False
+    answered = False
     codes_of_claim: list[str] = []
 
     def close_claim() -> None:
-        if in_claim:
-            claims.status.append(_claim_status(stc))
-            claims.stc.append("|".join(codes_of_claim))
-            if len(claims.icn) < len(claims.claim_id):
-                claims.icn.append(None)
+        status.append("rejected" if rejected or not answered else "accepted")
+        stc_column.append("|".join(codes_of_claim))
+        if len(icn) < len(claim_id):
+            icn.append(None)
+        if len(claim_id) >= claims.CHUNK:
+            claims.flush()  # clears the lists in place
 
-    for sid, seg in read_segments(path):
-        if sid == "HL" or sid == "SE":
-            close_claim()
-            in_claim = False
-            level = value(seg, "HL03") if sid == "HL" else ""
-        elif sid in ("ISA", "GS"):
-            _envelope(sid, seg, ack.envelope)
-        elif sid == "BHT" and ack.envelope.date is not None:
-            ack.envelope.date = max(
-                ack.envelope.date, parse_date_time(value(seg, "BHT04"), value(seg, "BHT05"))
-            )
-        elif sid == "TRN" and value(seg, "TRN01") == "2":
-            if level == "21":
-                ack.traces.append(value(seg, "TRN02"))
-            elif level == "PT":
+    stream = X12Stream(path)
+    for sid, e in stream:
+        if sid == "HL":
+            if in_claim:
                 close_claim()
-                in_claim, stc, codes_of_claim = True, [], []
-                claims.trace.append(ack.traces[-1] if ack.traces else "")
-                claims.claim_id.append(value(seg, "TRN02"))
-        elif sid == "STC" and in_claim:
-            for prefix in ("STC01", "STC10", "STC11"):
-                category = value(seg, f"{prefix}-1")
-                if category:
-                    code = ":".join(
-                        v
-                        for v in (category, value(seg, f"{prefix}-2"), value(seg, f"{prefix}-3"))
-                        if v
-                    )
+                in_claim = False
+            level = e[3] if len(e) > 3 else ""
+        elif sid == "TRN":
+            if len(e) > 2 and e[1] == "2":
+                if level == "PT":
+                    if in_claim:
+                        close_claim()
+                    in_claim, rejected, answered, codes_of_claim = True, False, False, []
+                    trace.append(ack.traces[-1] if ack.traces else "")
+                    claim_id.append(e[2])
+                elif level == "21":
+                    ack.traces.append(e[2])
+        elif sid == "STC":
+            if in_claim:
+                action = e[3] if len(e) > 3 else ""
+                for code, category in _stc_codes(e, stream.sub):
                     codes_of_claim.append(code)
-                    stc.append((category, value(seg, "STC03")))
-        elif (
-            sid == "REF"
-            and in_claim
-            and value(seg, "REF01") == "1K"
-            and len(claims.icn) < len(claims.claim_id)
-        ):
-            claims.icn.append(value(seg, "REF02"))
-    close_claim()
+                    answered = True
+                    if category in rejected_categories or action == "U":
+                        rejected = True
+        elif sid == "REF":
+            if in_claim and len(e) > 2 and e[1] == "1K" and len(icn) < len(claim_id):
+                icn.append(e[2])
+        elif sid == "SE":
+            if in_claim:
+                close_claim()
+                in_claim = False
+            level = ""
+        elif sid in ("ISA", "GS"):
+            _envelope(sid, Seg(e, stream.sub), ack.envelope)
+        elif sid == "BHT" and ack.envelope.date is not None and len(e) > 5:
+            ack.envelope.date = max(ack.envelope.date, parse_date_time(e[4], e[5]))
+    if in_claim:
+        close_claim()
     if ack.envelope.guide != GUIDE_277CA:
         raise X12ReadError(f"GS08 is {ack.envelope.guide or 'missing'}, not {GUIDE_277CA}")
     if not ack.traces:

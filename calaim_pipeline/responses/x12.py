@@ -93,6 +93,9 @@ def quiet_pyx12() -> Iterator[None]:
         logger.setLevel(level)
 
 
+ENVELOPE_IDS = frozenset({"ISA", "GS", "ST", "SE", "GE", "IEA"})
+
+
 class _Envelope:
     """ISA/IEA, GS/GE and ST/SE pairing and counts: what pyx12's X12Reader checks, kept here so
     the segments can come from pyx12's raw tokenizer (X12Reader builds a Segment object per
@@ -107,8 +110,7 @@ class _Envelope:
         self.segments = 0
 
     def see(self, sid: str, e: list[str]) -> None:
-        if self.st02:
-            self.segments += 1
+        """An envelope segment (ENVELOPE_IDS); the reader counts the others for SE01."""
         if sid == "ISA":
             self.isa13 = e[13] if len(e) > 13 else ""
         elif sid == "GS":
@@ -118,6 +120,7 @@ class _Envelope:
                 raise X12ReadError("ST without SE before it (envelope error 024)")
             self.st02, self.segments, self.sets = _at(e, 2) or "?", 1, self.sets + 1
         elif sid == "SE":
+            self.segments += 1
             if _at(e, 2) != self.st02 or _at(e, 1) != str(self.segments):
                 raise X12ReadError("SE count or control number does not match its ST")
             self.st02 = ""
@@ -139,37 +142,64 @@ def _at(elements: list[str], index: int) -> str:
     return elements[index] if index < len(elements) else ""
 
 
+class _SmallReads:
+    """Hands pyx12's tokenizer the file in small pieces: RawX12File splits one segment off its
+    buffer at a time, copying the rest, so a small buffer makes that copy cheap (about 2x faster
+    on a 277CA of a million claims). Only the read size changes, not how segments are found."""
+
+    def __init__(self, handle: TextIO, size: int = 512) -> None:
+        self.handle, self.size = handle, size
+
+    def read(self, n: int = -1) -> str:
+        return self.handle.read(n if n == 106 else self.size)  # the ISA is read whole first
+
+
+class X12Stream:
+    """The segments of one file as (segment id, elements), tokenized by pyx12's RawX12File with
+    the separators the ISA declares; the envelope (ISA/IEA, GS/GE, ST/SE counts and control
+    numbers) is checked as they stream past. Errors never quote a segment value."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.sub = ":"
+
+    def __iter__(self) -> Iterator[tuple[str, list[str]]]:
+        with open(self.path, encoding="ascii", errors="strict", newline="") as handle:
+            try:
+                with quiet_pyx12():
+                    raw = pyx12.rawx12file.RawX12File(_SmallReads(handle))  # type: ignore[arg-type]
+            except (pyx12.errors.X12Error, ValueError) as exc:
+                reason = "not an X12 interchange: no well-formed 106-character ISA segment"
+                raise X12ReadError(reason) from exc
+            except UnicodeDecodeError:
+                raise X12ReadError("not ASCII text (X12 files are ASCII)") from None
+            ele, self.sub = raw.ele_term, raw.subele_term
+            envelope = _Envelope()
+            count = 0
+            try:
+                for line in raw:
+                    elements = line.strip().split(ele)
+                    sid = elements[0]
+                    if sid in ENVELOPE_IDS:
+                        envelope.see(sid, elements)
+                    elif not sid.isalnum() or len(sid) > 3:
+                        raise X12ReadError(f"segment {count + 1} has no valid segment id")
+                    else:
+                        envelope.segments += 1
+                    count += 1
+                    yield sid, elements
+            except UnicodeDecodeError:
+                raise X12ReadError("not ASCII text (X12 files are ASCII)") from None
+            envelope.close()
+            if count == 0:
+                raise X12ReadError("has no segments")
+
+
 def read_segments(path: Path) -> Iterator[tuple[str, Seg]]:
-    """(segment id, segment) for every segment of the file. pyx12's tokenizer splits the
-    segments with the separators the ISA declares; the envelope (ISA/IEA, GS/GE, ST/SE counts and
-    control numbers) is checked as it goes. Raises X12ReadError naming what is wrong, never a
-    segment value."""
-    with open(path, encoding="ascii", errors="strict", newline="") as handle:
-        try:
-            with quiet_pyx12():
-                raw = pyx12.rawx12file.RawX12File(handle)
-        except (pyx12.errors.X12Error, ValueError) as exc:
-            reason = "not an X12 interchange: no well-formed 106-character ISA segment"
-            raise X12ReadError(reason) from exc
-        except UnicodeDecodeError:
-            raise X12ReadError("not ASCII text (X12 files are ASCII)") from None
-        ele, sub = raw.ele_term, raw.subele_term
-        envelope = _Envelope()
-        count = 0
-        try:
-            for line in raw:
-                elements = line.strip().split(ele)
-                sid = elements[0]
-                if not sid.isalnum() or len(sid) > 3:
-                    raise X12ReadError(f"segment {count + 1} has no valid segment id")
-                envelope.see(sid, elements)
-                count += 1
-                yield sid, Seg(elements, sub)
-        except UnicodeDecodeError:
-            raise X12ReadError("not ASCII text (X12 files are ASCII)") from None
-        envelope.close()
-        if count == 0:
-            raise X12ReadError("has no segments")
+    """(segment id, segment) for every segment of the file (X12Stream), read by reference."""
+    stream = X12Stream(path)
+    for sid, elements in stream:
+        yield sid, Seg(elements, stream.sub)
 
 
 class Seg:
