@@ -104,3 +104,54 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     work.add_argument("--month", required=True, help="YYYY-MM")
     work.add_argument("--out", help="CSV path (default <data>/worklists/<PLAN>/<MONTH>/...)")
     work.set_defaults(func=cmd_worklist)
+
+
+def run_with_simulated_dhcs(run_months, job, instance, work, paths, args) -> list:
+    """`calaim run --simulate-dhcs`: the whole monthly cycle on sample data. Months in order:
+    each month's plan-months run; each one whose files were built is marked sent (simulated
+    review), answered by the DHCS simulator and ingested through the dhcs_responses job (so its
+    DHCS checks show in the UI), before the next month is judged against those answers."""
+    from calaim_pipeline.console.outcomes import PASSED, WARNED
+    from calaim_pipeline.defs.partitions import plan_month_key
+    from calaim_pipeline.responses.cycle import send_and_answer
+    from calaim_pipeline.stale_runs import owner_tags
+
+    dhcs_job = job_def("dhcs_responses_job")
+    quiet = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+    outcomes = []
+    for month in sorted({m for _, m in work}):
+        done = run_months(
+            job, instance, [w for w in work if w[1] == month], paths, verbose=args.verbose
+        )
+        outcomes += done
+        for outcome in (o for o in done if o.status in (PASSED, WARNED)):
+            send_and_answer(paths, outcome.plan, outcome.month)
+            result = dhcs_job.execute_in_process(
+                partition_key=plan_month_key(outcome.plan, outcome.month),
+                instance=instance,
+                raise_on_error=False,
+                run_config=quiet,
+                tags=owner_tags(),
+            )
+            checks = {
+                e.check_name: e for e in result.get_asset_check_evaluations()
+            }  # the DHCS-outcome checks of the month
+            failing = [name for name, e in sorted(checks.items()) if not e.passed]
+            rate = checks.get("dhcs_acceptance_rate")
+            said = rate.description if rate is not None else "no 277CA"
+            print(
+                f"  DHCS (simulated): {outcome.plan} {outcome.month} marked sent (simulated "
+                f"review), answered and ingested: {said}"
+                + (f"; failing: {', '.join(failing)}" if failing else "")
+            )
+    print(
+        "  DHCS answers are SIMULATED (sample data). Corrections worklist of a month: "
+        "calaim responses worklist --plan <PLAN> --month <YYYY-MM>"
+    )
+    return outcomes
+
+
+def job_def(name: str):
+    from calaim_pipeline.definitions import defs
+
+    return defs().resolve_job_def(name)
