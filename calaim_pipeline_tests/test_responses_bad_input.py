@@ -187,3 +187,37 @@ def test_pyx12_finds_no_errors_in_the_simulated_responses(paths):
     rejected = [r.ack_999.read_text() for r in made[-2:]]
     assert all("IK5*R*5~" in text and "AK9*R*1*1*0~" in text for text in rejected)
     assert sum("STC*A7:" in r.ca_277.read_text() for r in made if r.ca_277) >= 1
+
+
+def test_the_sensor_and_the_dhcs_job_ingest_and_check_the_month(paths, tmp_path):
+    """New files in responses/CHG/ make the sensor request the month they answer; the job ingests
+    them and records the DHCS checks for that plan-month (what the UI shows per partition)."""
+    import dagster as dg
+
+    from calaim_pipeline.definitions import defs
+    from calaim_pipeline.defs.partitions import plan_month_key
+    from calaim_pipeline.defs.responses import dhcs_response_sensor
+
+    _answers(paths, reject_share=0.3)
+    (paths.responses / PLAN / "garbage.277ca").write_text("not X12")
+    first = dhcs_response_sensor(dg.build_sensor_context(cursor=None))
+    assert [str(r.partition_key) for r in first.run_requests] == [f"{MONTH}|{PLAN}"]
+    again = dhcs_response_sensor(dg.build_sensor_context(cursor=first.cursor))
+    assert again.run_requests == []
+    home = tmp_path / "home"
+    home.mkdir()
+    with dg.instance_for_test(temp_dir=str(home)) as instance:
+        result = (
+            defs()
+            .resolve_job_def("dhcs_responses_job")
+            .execute_in_process(partition_key=plan_month_key(PLAN, MONTH), instance=instance)
+        )
+        assert result.success
+        checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+        assert set(checks) == {"dhcs_999_accepted", "dhcs_acceptance_rate", "dhcs_277ca_overdue"}
+        assert checks["dhcs_999_accepted"].passed
+        rate = checks["dhcs_acceptance_rate"]
+        assert not rate.passed and rate.severity == dg.AssetCheckSeverity.ERROR
+        assert "simulated" in rate.description
+        assert (paths.responses / PLAN / "rejected" / "garbage.277ca").is_file()
+        assert not ingest.pending(paths, PLAN)
