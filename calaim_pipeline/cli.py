@@ -12,6 +12,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from calaim_pipeline import filemodes
+from calaim_pipeline.cli_responses import (  # noqa: F401 (`calaim responses ...`)
+    add_parsers,
+    cmd_responses_ingest,
+    cmd_responses_simulate,
+    cmd_responses_worklist,
+)
 from calaim_pipeline.settings import (
     PROJECT_DIR,
     ConfigError,
@@ -387,9 +393,7 @@ def main(argv: list[str] | None = None) -> int:
     doc.add_argument("--out", default=str(PROJECT_DIR / "docs" / "rules.md"))
     doc.set_defaults(func=cmd_rules_doc)
 
-    from calaim_pipeline.cli_responses import add_parsers
-
-    add_parsers(sub)  # calaim responses simulate | ingest | worklist
+    add_parsers(sub)  # calaim responses simulate | ingest | worklist (cli_responses.py)
 
     args = parser.parse_args(argv)
     try:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 
-def cmd_simulate(args: argparse.Namespace) -> int:
+def cmd_responses_simulate(args: argparse.Namespace) -> int:
     from calaim_pipeline.cli import UsageError, _months, _selected
     from calaim_pipeline.responses.simulator import simulate_month
     from calaim_pipeline.settings import data_paths, load_plans
@@ -34,7 +34,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_ingest(args: argparse.Namespace) -> int:
+def cmd_responses_ingest(args: argparse.Namespace) -> int:
     from calaim_pipeline import warehouse
     from calaim_pipeline.cli import _selected
     from calaim_pipeline.responses import ingest
@@ -65,7 +65,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return 1 if refused else 0
 
 
-def cmd_worklist(args: argparse.Namespace) -> int:
+def cmd_responses_worklist(args: argparse.Namespace) -> int:
     from calaim_pipeline.cli import UsageError, _months, _selected
     from calaim_pipeline.responses.worklist import write_worklist
     from calaim_pipeline.settings import data_paths, load_plans
@@ -85,6 +85,18 @@ def worklist_path(root: Path, plan: str, month: str) -> Path:
     return root / "worklists" / plan / month / "corrections_worklist.csv"
 
 
+def _via_cli(name: str):
+    """The command as `calaim_pipeline.cli` exports it, looked up when it runs (so the CLI's
+    tests can replace every `cli.cmd_*` with a recorder, these included)."""
+
+    def run(args: argparse.Namespace) -> int:
+        from calaim_pipeline import cli
+
+        return getattr(cli, name)(args)
+
+    return run
+
+
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     responses = sub.add_parser("responses", help="DHCS 999 / 277CA responses")
     verbs = responses.add_subparsers(dest="verb", required=True)
@@ -95,15 +107,15 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     sim.add_argument("--month", required=True, help="YYYY-MM")
     sim.add_argument("--seed", type=int, default=7)
     sim.add_argument("--reject-share", type=float, default=0.05, help="share of claims rejected")
-    sim.set_defaults(func=cmd_simulate)
+    sim.set_defaults(func=_via_cli("cmd_responses_simulate"))
     ing = verbs.add_parser("ingest", help="ingest the response files waiting in responses/<PLAN>/")
     ing.add_argument("--plan", default="ALL", help="plan code, comma list, or ALL")
-    ing.set_defaults(func=cmd_ingest)
+    ing.set_defaults(func=_via_cli("cmd_responses_ingest"))
     work = verbs.add_parser("worklist", help="write a plan-month's corrections worklist (CSV)")
     work.add_argument("--plan", required=True)
     work.add_argument("--month", required=True, help="YYYY-MM")
     work.add_argument("--out", help="CSV path (default <data>/worklists/<PLAN>/<MONTH>/...)")
-    work.set_defaults(func=cmd_worklist)
+    work.set_defaults(func=_via_cli("cmd_responses_worklist"))
 
 
 def run_with_simulated_dhcs(run_months, job, instance, work, paths, args) -> list:

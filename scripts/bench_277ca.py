@@ -1,6 +1,6 @@
 """Benchmark: ingest one 277CA answering a million claims (issue 12: <= 60 s, <= 1 GB).
 
-Usage: uv run python scripts/bench_277ca.py [--claims 1000000] [--keep]
+Usage: .venv/bin/python scripts/bench_277ca.py [--claims 1000000] [--keep]
 
 Sets up (not measured) a data root whose ledger holds one sent 837P file of N one-line claims
 (`submissions` and `submitted_lines` partitions, as a build leaves them) and the 277CA the DHCS

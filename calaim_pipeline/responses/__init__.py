@@ -6,7 +6,8 @@
   file plus a truth file; everything it writes is labelled simulated);
 - ``parser``: 999 and 277CA files into rows (never logs segment values: they hold member data);
 - ``ingest``: landing folder → matched rows in the ledger's response tables, bad files kept aside;
-- ``checks``: the DHCS-outcome checks of a plan-month; ``worklist``: the corrections worklist.
+- ``checks``: the DHCS-outcome checks of a plan-month; ``worklist``: the corrections worklist;
+- ``cycle``: sample data only: a built month marked sent as a simulated review and answered.
 
 No Dagster imports: defs/responses.py and cli_responses.py wire these in.
 """
