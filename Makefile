@@ -10,7 +10,7 @@ DATA ?= $(if $(CALAIM_DATA_DIR),$(CALAIM_DATA_DIR),data)
 # CALAIM_SHARE_GROUP names (calaim_pipeline/filemodes.py; `calaim` sets the same umask itself).
 UMASK = $(if $(CALAIM_SHARE_GROUP),027,077)
 
-.PHONY: setup system-deps run sample ui ui-readonly ui-home test test-fast test-inner lint format bench rules-doc clean
+.PHONY: setup system-deps run run-cycle sample ui ui-readonly ui-home test test-fast test-inner lint format bench rules-doc clean
 
 setup:
 	$(UV) sync --frozen
@@ -24,6 +24,12 @@ sample: setup
 # expected outcome), so `make run` allows failed checks; `calaim run` alone exits 1 for them.
 run: sample
 	CALAIM_DATA_DIR="$(abspath $(DATA))" $(UV) run calaim run --month ALL --plan ALL --allow-failed-checks
+
+# The whole monthly cycle on the sample: months in order, each built, marked sent as a simulated
+# review, answered by the DHCS simulator (999 + 277CA, labelled simulated) and ingested, so later
+# months' corrections carry DHCS ICNs. Use a fresh DATA root: the months it sends are final.
+run-cycle: sample
+	CALAIM_DATA_DIR="$(abspath $(DATA))" $(UV) run calaim run --month ALL --plan ALL --allow-failed-checks --simulate-dhcs
 
 # `dg dev` (the project's [tool.dg] settings, code location "calaim_pipeline"): the Dagster
 # webserver and daemon on the same local instance `make run` records into

@@ -12,6 +12,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from calaim_pipeline import filemodes
+from calaim_pipeline.cli_responses import (  # noqa: F401 (`calaim responses ...`)
+    add_parsers,
+    cmd_responses_ingest,
+    cmd_responses_simulate,
+    cmd_responses_worklist,
+)
 from calaim_pipeline.month_record import MonthRecordError
 from calaim_pipeline.settings import (
     PROJECT_DIR,
@@ -156,7 +162,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     job = defs().resolve_job_def("plan_month_job")
     print(f"Running {len(work)} plan-month(s); data root {paths.root}; Dagster instance {home}")
     with dg.DagsterInstance.get() as instance:
-        outcomes = _run_plan_months(job, instance, work, paths, verbose=args.verbose)
+        if args.simulate_dhcs:  # month by month, each answered before the next is judged
+            from calaim_pipeline.cli_responses import run_with_simulated_dhcs
+
+            outcomes = run_with_simulated_dhcs(_run_plan_months, job, instance, work, paths, args)
+        else:
+            outcomes = _run_plan_months(job, instance, work, paths, verbose=args.verbose)
     return _report(outcomes, paths, allow_failed_checks=args.allow_failed_checks)
 
 
@@ -341,6 +352,12 @@ def main(argv: list[str] | None = None) -> int:
         help="exit 0 when the only problem is a failed blocking check (its files are held back "
         "either way; `make run` uses this for the sample's failing month); errors still exit 1",
     )
+    run.add_argument(
+        "--simulate-dhcs",
+        action="store_true",
+        help="sample data only: mark each built month sent (simulated review) and ingest the DHCS "
+        "simulator's 999/277CA before the next month runs",
+    )
     run.set_defaults(func=cmd_run)
 
     gen = sub.add_parser("generate", help="write seeded sample data (landing files + truth)")
@@ -376,6 +393,8 @@ def main(argv: list[str] | None = None) -> int:
     doc = sub.add_parser("rules-doc", help="write the rules reference page from the catalog")
     doc.add_argument("--out", default=str(PROJECT_DIR / "docs" / "rules.md"))
     doc.set_defaults(func=cmd_rules_doc)
+
+    add_parsers(sub)  # calaim responses simulate | ingest | worklist (cli_responses.py)
 
     args = parser.parse_args(argv)
     try:

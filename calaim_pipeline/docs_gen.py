@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from calaim_pipeline.catalog import FAMILIES, load_rules
+from calaim_pipeline.catalog.checks import checks_for
 from calaim_pipeline.plan_month_checks import PLAN_MONTH_CHECKS
 from calaim_pipeline.settings import load_thresholds
 
@@ -65,6 +66,19 @@ def rules_page() -> str:
         limit = check.spec.limit
         keys = ", ".join(f"`{key}`" for key in limit.keys) if limit else "counts agree"
         lines.append(f"| `{check.name}` | {check.severity} | {_cell(check.description)} | {keys} |")
+    lines += [
+        "",
+        "## DHCS-outcome checks (Dagster asset checks on `dhcs_responses`, per partition)",
+        "",
+        "Judged from DHCS's 999 and 277CA answers (calaim_pipeline/responses/checks.py), after the",
+        "month was sent; they never block a build.",
+        "",
+        "| check | severity | passes when | thresholds |",
+        "|---|---|---|---|",
+    ]
+    for spec in checks_for("dhcs_responses"):
+        keys = ", ".join(f"`{key}`" for key in spec.limit.keys) if spec.limit else "-"
+        lines.append(f"| `{spec.name}` | {spec.severity} | {_cell(spec.description)} | {keys} |")
     lines += ["", "| threshold | value | source |", "|---|---|---|"]
     for name, sourced in thresholds:
         lines.append(f"| `{name}` | {sourced.value} | {_cell(sourced.source)} |")

@@ -27,7 +27,18 @@ LAKE_TABLES = (
 )
 # Everything the warehouse shows as a view: the validated tables, the submission ledger and the
 # scorecard, each written per plan-month by the step that owns it.
-WAREHOUSE_TABLES = (*LAKE_TABLES, "submissions", "submitted_lines", "dq_scorecard")
+WAREHOUSE_TABLES = (
+    *LAKE_TABLES,
+    "submissions",
+    "submitted_lines",
+    "dq_scorecard",
+    "submission_responses",  # DHCS's 999 and 277CA answers (ledger/encounter_status.py)
+    "encounter_status_history",
+)
+# Views over those views (derived, never stored): every submitted claim's current DHCS status and
+# the rejected ones to correct (ledger/encounter_status.py, responses/worklist.py).
+DERIVED_VIEWS = ("encounter_status", "corrections_worklist")
+WAREHOUSE_VIEWS = (*WAREHOUSE_TABLES, *DERIVED_VIEWS)
 METRICS_TABLE = "_metrics"
 
 

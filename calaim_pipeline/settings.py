@@ -107,6 +107,8 @@ class CheckThresholds(_Strict):
     paid_within_share_min: Sourced
     duplicate_rate_max: Sourced
     ecm_cs_valid_share_min: Sourced
+    dhcs_acceptance_rate_min: Sourced
+    dhcs_277ca_wait_days_max: Sourced
 
     def value(self, name: str) -> float:
         return float(getattr(self, name).value)
@@ -229,6 +231,11 @@ class DataPaths:
     @property
     def scorecards(self) -> Path:
         return self.root / "scorecards"
+
+    @property
+    def responses(self) -> Path:
+        """DHCS's 999 and 277CA files land in responses/<PLAN>/ (docs/data-engineers.md)."""
+        return self.root / "responses"
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from calaim_pipeline.catalog import format_problems, validation_problems
-from calaim_pipeline.lake import WAREHOUSE_TABLES
+from calaim_pipeline.lake import WAREHOUSE_VIEWS
 from calaim_pipeline.settings import PROJECT_DIR, DataPaths
 
 CATALOG = Path(__file__).resolve().parent / "catalog" / "tables.yaml"
@@ -158,7 +158,7 @@ def _sql_block(examples: tuple[Example, ...]) -> list[str]:
 def tables_page(con: duckdb.DuckDBPyConnection, catalog: TablesCatalog | None = None) -> str:
     """docs/tables.md from the catalog and the views of the warehouse open on `con`."""
     catalog = catalog or load_catalog()
-    missing = [t for t in WAREHOUSE_TABLES if t not in catalog.tables]
+    missing = [t for t in WAREHOUSE_VIEWS if t not in catalog.tables]
     if missing:
         raise TablesCatalogError(f"{CATALOG.name}: no entry for table(s) {', '.join(missing)}")
     lines = [
@@ -175,9 +175,9 @@ def tables_page(con: duckdb.DuckDBPyConnection, catalog: TablesCatalog | None = 
         "| table | grain |",
         "|---|---|",
     ]
-    lines += [f"| [`{t}`](#{t}) | {_cell(catalog.tables[t].grain)} |" for t in WAREHOUSE_TABLES]
+    lines += [f"| [`{t}`](#{t}) | {_cell(catalog.tables[t].grain)} |" for t in WAREHOUSE_VIEWS]
     lines.append("")
-    for name in WAREHOUSE_TABLES:
+    for name in WAREHOUSE_VIEWS:
         table = catalog.tables[name]
         lines += [
             f"## {name}",
@@ -216,14 +216,19 @@ def write_tables_page(warehouse: Path, out: Path = DOC) -> Path:
 
 def build_sample_warehouse(root: Path, instance=None) -> DataPaths:
     """Generate the sample under `root` (a data root) and run each plan-month through the real
-    plan_month_job, oldest month first. Sets CALAIM_DATA_DIR to `root` for the run."""
+    plan_month_job, oldest month first; every month but the last two is then marked sent (simulated
+    review), answered by the DHCS simulator and its answers ingested, so the response tables have
+    rows and a built month is left to review. Sets CALAIM_DATA_DIR to `root` for the run."""
     import dagster as dg
 
-    from calaim_pipeline.console.outcomes import FAILED, outcome_of
+    from calaim_pipeline import warehouse
+    from calaim_pipeline.console.outcomes import FAILED, PASSED, WARNED, outcome_of
     from calaim_pipeline.definitions import defs
     from calaim_pipeline.defs.partitions import plan_month_key
+    from calaim_pipeline.responses import cycle, ingest
     from calaim_pipeline.sample import generate_sample
     from calaim_pipeline.sample.incidents import DEMO_INCIDENTS
+    from calaim_pipeline.settings import load_plans
 
     root.mkdir(parents=True, exist_ok=True)
     os.environ["CALAIM_DATA_DIR"] = str(root)
@@ -251,6 +256,10 @@ def build_sample_warehouse(root: Path, instance=None) -> DataPaths:
                 outcome = outcome_of(result, DataPaths(root), plan, month, 0.0)
                 if outcome.status == FAILED:
                     raise RuntimeError(f"sample run {plan} {month} failed: {outcome.reason}")
+                if month < SAMPLE_MONTHS[-2] and outcome.status in (PASSED, WARNED):
+                    cycle.send_and_answer(DataPaths(root), plan, month)
+                    ingest.ingest_plan(DataPaths(root), load_plans(), plan)
+        warehouse.ensure_views(DataPaths(root))
     finally:
         if owned:
             instance.dispose()

@@ -121,15 +121,29 @@ def _wanted_tables(paths: DataPaths) -> list[str]:
     return [t for t in WAREHOUSE_TABLES if any((paths.lake / t).glob("*/*/data.parquet"))]
 
 
+def _derived_views(tables: list[str]) -> dict[str, tuple[str, str]]:
+    """Views over other views: name -> (SQL, a text its stored SQL holds while it is current)."""
+    from calaim_pipeline.responses.worklist import derived_views
+
+    return derived_views(tables)
+
+
 def ensure_views(paths: DataPaths) -> list[str]:
     """Make every lake table a warehouse view; returns the views it had to (re)create."""
-    wanted = {table: view_sql(paths, table) for table in _wanted_tables(paths)}
+    tables = _wanted_tables(paths)
+    wanted = {table: view_sql(paths, table) for table in tables}
     current = _current_views(paths)
     # A view is current when it reads this data root's files (DuckDB stores its own SQL text).
     stale = [t for t in wanted if lake_glob(paths, t) not in current.get(t, "")]
+    derived = _derived_views(tables)
+    stale += [v for v, (_, marker) in derived.items() if marker not in current.get(v, "")]
     if not stale:
         return []
     with open_warehouse(paths.warehouse, read_only=False) as con:
         for table in stale:
-            con.execute(wanted[table])
+            if table in wanted:
+                con.execute(wanted[table])
+        for view in stale:
+            if view in derived:
+                con.execute(f"CREATE OR REPLACE VIEW {view} AS {derived[view][0]}")
     return stale

@@ -17,7 +17,7 @@ import duckdb
 import pytest
 
 from calaim_pipeline import tables_doc
-from calaim_pipeline.lake import WAREHOUSE_TABLES
+from calaim_pipeline.lake import WAREHOUSE_VIEWS
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
@@ -52,11 +52,11 @@ def test_every_warehouse_table_is_a_view_and_in_the_catalog(warehouse):
             "SELECT view_name FROM duckdb_views() WHERE NOT internal"
         ).fetchall()
     }
-    assert views == set(WAREHOUSE_TABLES)
-    assert set(tables_doc.load_catalog().tables) == set(WAREHOUSE_TABLES)
+    assert views == set(WAREHOUSE_VIEWS)
+    assert set(tables_doc.load_catalog().tables) == set(WAREHOUSE_VIEWS)
 
 
-@pytest.mark.parametrize("table", WAREHOUSE_TABLES)
+@pytest.mark.parametrize("table", WAREHOUSE_VIEWS)
 def test_catalog_describes_exactly_the_columns_of_the_view(warehouse, table):
     actual = [name for name, _ in tables_doc.described_columns(warehouse, table)]
     described = tables_doc.load_catalog().tables[table].columns
@@ -101,7 +101,7 @@ def test_example_query_runs(warehouse, where, example):
 def test_every_table_has_an_example():
     catalog = tables_doc.load_catalog()
     sql = "\n".join(e.sql for _, e in tables_doc.all_examples(catalog))
-    assert [t for t in WAREHOUSE_TABLES if t not in sql] == []
+    assert [t for t in WAREHOUSE_VIEWS if t not in sql] == []
 
 
 def test_catalog_errors_name_the_table_and_key():

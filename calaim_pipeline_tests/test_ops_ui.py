@@ -168,6 +168,7 @@ def test_failing_check_and_its_explanation_are_shown_in_the_ui(tmp_path):
         assert {s["name"]: s["sensorState"]["status"] for s in repo["sensors"]} == {
             "landing_sensor": "RUNNING",
             "scorecard_index_automation": "RUNNING",
+            "dhcs_response_sensor": "RUNNING",
         }
         assert [s["name"] for s in repo["schedules"]] == ["monthly_all_plans"]
 

@@ -47,9 +47,15 @@ class Limit(BaseModel):
         return tuple(k for k in (self.min, self.max, self.band) if k)
 
 
+PLAN_MONTH_ASSET = "encounter_lines"
+
+
 class CheckSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    # The asset the check is about: encounter_lines (judged from the month's metrics, the default)
+    # or dhcs_responses (judged from DHCS's answers, responses/checks.py).
+    asset: str = Field(default=PLAN_MONTH_ASSET, pattern=r"^[a-z][a-z0-9_]*$")
     severity: CheckSeverity
     limit: Limit | None = None
     description: str = Field(min_length=10)
@@ -104,10 +110,20 @@ def load_checks_at(path: Path, threshold_keys: set[str] | None = None) -> Checks
 
 
 @cache
-def plan_month_checks() -> tuple[CheckSpec, ...]:
-    """The plan-month checks in the order the UI, the CLI and the docs list them."""
+def all_checks() -> tuple[CheckSpec, ...]:
     return tuple(load_checks_at(CHECKS_PATH).checks)
 
 
+def checks_for(asset: str) -> tuple[CheckSpec, ...]:
+    """The checks of one asset, in catalog order."""
+    return tuple(c for c in all_checks() if c.asset == asset)
+
+
+def plan_month_checks() -> tuple[CheckSpec, ...]:
+    """The plan-month checks judged from the month's metrics (asset encounter_lines), in the
+    order the UI, the CLI and the docs list them."""
+    return checks_for(PLAN_MONTH_ASSET)
+
+
 def check_spec(name: str) -> CheckSpec:
-    return {c.name: c for c in plan_month_checks()}[name]
+    return {c.name: c for c in all_checks()}[name]

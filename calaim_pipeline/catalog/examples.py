@@ -13,6 +13,8 @@ it can; everything else comes from the one clean baseline at the top of rules.ya
     member    roster overrides for the member, or null: the member is not on the roster
     provider  provider-directory overrides for the billing NPI, or null: it is not listed
     ledger    lines submitted in an earlier month (`context.ledger_month`), for the ledger rules
+    dhcs      DHCS's answer to ledger claims, `{claim_id: accepted | rejected | awaiting}`; with it
+              the plan has ingested a 277CA (an accepted claim gets an ICN), without it none
     raw       text lines appended as they are to the CSV, for ROW_UNPARSEABLE
     member_raw, provider_raw
               text lines appended as they are to members.csv / providers.csv (broken roster rows)
@@ -28,13 +30,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from calaim_pipeline.ingest.contract import ENCOUNTER_COLUMNS, MEMBER_COLUMNS, PROVIDER_COLUMNS
 
-EXTRA_KEYS = ("member", "provider", "ledger", "raw", "member_raw", "provider_raw", "also")
+EXTRA_KEYS = ("member", "provider", "ledger", "dhcs", "raw", "member_raw", "provider_raw", "also")
 MONTH = r"^\d{4}-(0[1-9]|1[0-2])$"
 
 
@@ -81,6 +83,7 @@ class Example(_Strict):
     member: Member | None = Field(default_factory=dict)
     provider: Provider | None = Field(default_factory=dict)
     ledger: list[Line] = Field(default_factory=list)
+    dhcs: dict[str, Literal["accepted", "rejected", "awaiting"]] = Field(default_factory=dict)
     raw: Annotated[list[str], BeforeValidator(_listed)] = Field(default_factory=list)
     member_raw: Annotated[list[str], BeforeValidator(_listed)] = Field(default_factory=list)
     provider_raw: Annotated[list[str], BeforeValidator(_listed)] = Field(default_factory=list)

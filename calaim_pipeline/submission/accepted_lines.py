@@ -3,8 +3,9 @@ joined to the month's member roster and provider directory, as one SQL relation 
 
 Everything the 837 renderer reads comes from this relation's columns (``x12/renderer.py``). In
 particular, 2300 ``REF*F8`` (the claim a replacement or void corrects) reads exactly one column,
-``payer_claim_control_number``: today the plan's original claim id; when the DHCS ICN of the
-accepted original is staged with the claims, that is the one line to change (``_F8_SOURCE``).
+``payer_claim_control_number``: the DHCS ICN of the accepted original (temp table
+``original_icns``, installed by the build from ``encounter_status``), else the plan's original
+claim id.
 
 No Dagster: plain SQL text over Parquet files.
 """
@@ -12,6 +13,7 @@ No Dagster: plain SQL text over Parquet files.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from calaim_pipeline.ingest.contract import (
     DIAGNOSIS_COLUMNS,
@@ -22,9 +24,11 @@ from calaim_pipeline.lake import partition_dir
 from calaim_pipeline.sqltext import sql_list, sql_str
 
 CLAIM_TYPES = ("P", "I")
-# 2300 REF*F8's source, an expression over the accepted line ``l``. The one line to change when the
-# value comes from another column of the staged claims.
-_F8_SOURCE = "l.original_claim_id"
+# 2300 REF*F8's source, an expression over the accepted line ``l`` and ``oi`` (the temp table
+# ORIGINAL_ICNS): the DHCS ICN of the accepted original a replacement or void corrects
+# (ledger/encounter_status.py fills it), else the plan's original claim id (no response yet).
+ORIGINAL_ICNS = "original_icns"
+_F8_SOURCE = "coalesce(oi.original_icn, l.original_claim_id)"
 F8_FIELD = "original_claim_id"  # how errors about it name it
 
 # Every contract column the 837 uses: all but the plan (from the folder) and the received date.
@@ -98,6 +102,14 @@ def _source(files: list[str]) -> str:
     )
 
 
+def ensure_original_icns(con: Any) -> None:
+    """The ICN table REF*F8 reads, empty unless the build installed the plan's (no response yet,
+    or a caller such as a test rendering lines alone): then REF*F8 holds the original claim id."""
+    con.execute(
+        f"CREATE TEMP TABLE IF NOT EXISTS {ORIGINAL_ICNS} (claim_id VARCHAR, original_icn VARCHAR)"
+    )
+
+
 def accepted_lines_sql(sources: tuple[list[str], list[str], list[str]], claim_type: str) -> str:
     """One row per accepted line of ``claim_type``: the contract columns the 837 uses and
     ``payer_claim_control_number`` (2300 REF*F8)."""
@@ -106,7 +118,9 @@ def accepted_lines_sql(sources: tuple[list[str], list[str], list[str]], claim_ty
     return (
         f"SELECT {', '.join(f'l.{c}' for c in LINE_COLUMNS)}, "
         f"{_F8_SOURCE} AS payer_claim_control_number "
-        f"FROM {_source(sources[0])} l WHERE l.claim_type = {sql_str(claim_type)}"
+        f"FROM {_source(sources[0])} l LEFT JOIN {ORIGINAL_ICNS} oi "
+        "ON l.frequency_code IN ('7', '8') AND oi.claim_id = l.original_claim_id "
+        f"WHERE l.claim_type = {sql_str(claim_type)}"
     )
 
 

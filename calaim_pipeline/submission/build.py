@@ -29,6 +29,7 @@ from typing import Any
 import pyarrow as pa
 
 from calaim_pipeline import filemodes, gate, lake, owner, recovery
+from calaim_pipeline.ledger import encounter_status
 from calaim_pipeline.month_record import MonthRecord
 from calaim_pipeline.settings import DataPaths, DuckDBLimits, PlansRegistry
 from calaim_pipeline.sqltext import sql_str
@@ -184,6 +185,8 @@ def build_submission(
                 return SubmissionResult(plan_code, month, folder, kept, unchanged=True)
             expected = _line_counts(con, lines_file)
             controls = ControlNumberStore(paths.submissions / "_control")
+            # REF*F8 of a replacement or void: the DHCS ICN of its accepted original.
+            encounter_status.install_original_icns(con, paths.lake, plan_code, month)
             rows: list[dict[str, Any]] = []
             file_of_type: dict[str, tuple[str, str]] = {}
             temporary: list[Path] = []

@@ -21,6 +21,7 @@ from calaim_pipeline.catalog import Rule, load_rules
 from calaim_pipeline.ingest.contract import ENCOUNTER_COLUMNS
 from calaim_pipeline.ingest.lines import values_by_line
 from calaim_pipeline.ingest.reader import StagedFile, shift_bucket_table
+from calaim_pipeline.ledger import encounter_status
 from calaim_pipeline.months import month_bounds
 from calaim_pipeline.settings import Thresholds
 from calaim_pipeline.sqltext import sql_str
@@ -109,6 +110,8 @@ def prepare(
         "CREATE OR REPLACE TEMP TABLE ledger_findings AS "
         + ledger.ledger_findings_sql("lines", sql.duplicate_key_sql())
     )
+    for statement in encounter_status.original_status_table_sql(lake_root, plan, month, "lines"):
+        con.execute(statement)  # corrections whose original has no DHCS ICN, and why
 
 
 def create_judged_views(con: duckdb.DuckDBPyConnection, thresholds: Thresholds) -> None:

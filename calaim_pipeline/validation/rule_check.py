@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import duckdb
@@ -40,6 +40,7 @@ from calaim_pipeline.validation import judging, sql
 
 LEDGER_INDEX = 902  # staging id of the example's ledger lines (rosters use 900 and 901)
 COMPILE_PLAN, COMPILE_MONTH = "RULES", "2026-01"
+EXAMPLE_ISA13 = "000000001"
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class Extract:
     members: list[dict[str, str | None]] = field(default_factory=list)
     providers: list[dict[str, str | None]] = field(default_factory=list)
     submitted: list[dict[str, str | None]] = field(default_factory=list)
+    dhcs: dict[str, str] = field(default_factory=dict)  # claim id -> DHCS's answer
 
 
 def small_connection() -> duckdb.DuckDBPyConnection:
@@ -86,12 +88,49 @@ def _write_ledger(
         f"COPY (SELECT plan_code, {sql_str(month)} AS extract_month, claim_id, claim_type, "
         "frequency_code, original_claim_id, line_number, "
         f"TRY_CAST(service_from_date AS DATE) AS service_from_date, {key} AS duplicate_key, "
-        f"hash({key}) AS duplicate_hash FROM read_parquet({sql_str(str(staged.staged_path))})) "
+        f"hash({key}) AS duplicate_hash, 'example.837' AS file_name, "
+        f"'{EXAMPLE_ISA13}' AS interchange_control_number "
+        f"FROM read_parquet({sql_str(str(staged.staged_path))})) "
         f"TO {sql_str(str(target))} (FORMAT parquet)"
     )
     head = lake.partition_file(lake_root, ledger.SUBMISSIONS, plan, month)
     head.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.table({"file_name": ["example.837"], "status": [ledger.BUILT]}), head)
+
+
+def _write_answers(lake_root: Path, plan: str, month: str, answers: dict[str, str]) -> None:
+    """A 277CA ingested for the earlier month: accepted claims with an ICN, rejected ones with
+    an STC code; `awaiting` claims get no row (the partition exists even if empty)."""
+    from calaim_pipeline.ledger import encounter_status as es
+
+    when = datetime(2026, 8, 1)
+    rows = [
+        {
+            "plan_code": plan,
+            "extract_month": month,
+            "claim_id": claim,
+            "frequency_code": "1",
+            "file_name": "example.837",
+            "interchange_control_number": EXAMPLE_ISA13,
+            "status": status,
+            "dhcs_icn": f"ICN{i:010d}" if status == es.ACCEPTED else None,
+            "stc_codes": "A2:20" if status == es.ACCEPTED else "A7:562",
+            "response_file": "example.277ca",
+            "response_sha256": "example",
+            "response_date": when,
+            "ingested_at": when,
+            "simulated": True,
+        }
+        for i, (claim, status) in enumerate(sorted(answers.items()))
+        if status != es.AWAITING
+    ]
+    target = lake.partition_file(lake_root, es.STATUS_HISTORY, plan, month)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(rows, es.HISTORY_SCHEMA), target)
+    # DHCS answers only what was sent: the earlier month is marked sent.
+    head = lake.partition_file(lake_root, ledger.SUBMISSIONS, plan, month)
+    sent = {"file_name": "example.837", "status": ledger.SENT, "created_at": "2026-07-01"}
+    pq.write_table(pa.Table.from_pylist([sent | {"sent_at": "2026-07-02", "sent_by": "x"}]), head)
 
 
 def stage_extract(
@@ -122,6 +161,8 @@ def stage_extract(
     lake_root = work / "lake"
     if extract.submitted and ledger_month:
         _write_ledger(con, work, lake_root, plan, ledger_month, extract.submitted)
+        if extract.dhcs:
+            _write_answers(lake_root, plan, ledger_month, extract.dhcs)
     judging.prepare(con, [staged], lake_root, plan, month)
 
 

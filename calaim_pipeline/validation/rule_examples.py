@@ -63,7 +63,7 @@ class _Placed:
 
     extract: Extract
     identities: set[tuple[str, str]]
-    ledger: bool
+    ledger: tuple[bool, bool]  # (ledger lines, DHCS answers)
     alone: bool
     outcomes: list[RowOutcome] = field(default_factory=list)
 
@@ -92,6 +92,7 @@ def _stated(example: Example) -> set[tuple[str, str]]:
     rows = [
         *example.lines,
         *example.ledger,
+        *({"claim_id": claim} for claim in example.dhcs),
         *raw_rows,
         example.member or {},
         example.provider or {},
@@ -148,10 +149,12 @@ def _place(example: Example, baseline: ExampleBaseline, number: int) -> _Placed:
             *example.provider_raw,
         ],
         submitted=[line(partial) for partial in example.ledger],
+        dhcs=dict(example.dhcs),
     )
     raws = (*example.raw, *example.member_raw, *example.provider_raw)
     open_quote = any(text.count('"') % 2 for text in raws)
-    return _Placed(extract, identities, ledger=bool(example.ledger), alone=open_quote)
+    ledger = (bool(example.ledger), bool(example.dhcs))  # one fact each per run
+    return _Placed(extract, identities, ledger=ledger, alone=open_quote)
 
 
 def _batches(placed: list[_Placed], isolated: bool) -> list[list[_Placed]]:
@@ -189,6 +192,7 @@ def _judge(
         members=[row for item in batch for row in item.extract.members],
         providers=[row for item in batch for row in item.extract.providers],
         submitted=[row for item in batch for row in item.extract.submitted],
+        dhcs={k: v for item in batch for k, v in item.extract.dhcs.items()},
     )
     context = baseline.context
     with (

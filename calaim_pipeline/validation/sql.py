@@ -13,6 +13,8 @@ The judged relation exposes these columns to the catalog's `when` expressions:
 - claim_fields_disagree, line_number_repeated, duplicate_in_month, pointers_ok, ecm_cs_allowed,
   units_bound
 - submitted_in_other_month, original_not_in_ledger: the ledger rules (submission.ledger)
+- original_dhcs_status: for a replacement or void whose original has no DHCS ICN, `rejected` or
+  `awaiting` (ledger.encounter_status); NULL otherwise
 """
 
 from __future__ import annotations
@@ -188,6 +190,7 @@ SELECT l.*,
   rm.roster_spans AS member_spans,
   rrm.lines AS member_rejected_roster_rows,
   rrp.lines AS billing_rejected_roster_rows,
+  los.original_status AS original_dhcs_status,
   claim_id IN (SELECT claim_id FROM disagree_claims) AS claim_fields_disagree,
   (claim_id, line_number) IN (SELECT (claim_id, line_number) FROM repeated_line_numbers) AS line_number_repeated,
   pos IN (SELECT pos FROM duplicate_positions) AS duplicate_in_month,
@@ -203,6 +206,7 @@ FROM lines l
 LEFT JOIN roster_members rm ON rm.roster_cin = l.member_cin
 LEFT JOIN rejected_roster_members rrm ON rrm.key = l.member_cin
 LEFT JOIN rejected_roster_providers rrp ON rrp.key = l.billing_npi
+LEFT JOIN ledger_original_status los ON los.line_pos = l.pos
 """
 
 

@@ -278,6 +278,7 @@ def write_837(
     claim_type = "P" if transaction == "837P" else "I"
     constants = {**values, **_constants(plan, receiver)}
     text.install(con)
+    accepted_lines.ensure_original_icns(con)
     folds = _register_folds(con, sources)
     try:
         query = stage.body_sql(
