@@ -86,3 +86,26 @@ def test_a_column_produced_twice_and_a_reject_map_on_an_unjudged_column_are_refu
     assert "profiles.p.members.value_maps.city.unmapped: 'reject' needs a column" in (
         _broken_yaml(tmp_path, text, monkeypatch)
     )
+
+
+def test_the_run_summary_names_the_profile_of_a_profiled_plan():
+    import io
+
+    from calaim_pipeline.console.outcomes import MonthOutcome
+    from calaim_pipeline.console.summary import print_summary
+    from calaim_pipeline_tests.records import make_record
+
+    profiled = make_record(profile="acme_pipe", profile_hash="0123456789abcdef")
+    plain = make_record(month="2026-08")
+    out = io.StringIO()
+    print_summary(
+        [
+            MonthOutcome("CHG", "2026-09", "passed", "all checks pass", metrics=profiled),
+            MonthOutcome("CHG", "2026-08", "passed", "all checks pass", metrics=plain),
+        ],
+        out,
+    )
+    lines = out.getvalue().splitlines()
+    named = [line for line in lines if "ingest profile" in line]
+    assert len(named) == 1 and "acme_pipe (0123456789abcdef)" in named[0]
+    assert lines.index(named[0]) == 1 + next(i for i, x in enumerate(lines) if "2026-09" in x)
