@@ -28,6 +28,7 @@ from typing import Any
 
 from calaim_pipeline import lake
 from calaim_pipeline.catalog import CATALOG_DIR
+from calaim_pipeline.ingest.profiles import BUILTIN_DIR as BUILTIN_PROFILES_DIR
 from calaim_pipeline.month_record import MonthRecord
 from calaim_pipeline.settings import CONFIG_FILES, config_file
 from calaim_pipeline.sqltext import sql_str
@@ -60,6 +61,8 @@ def rules_fingerprint() -> dict[str, str]:
         path = config_file(name)
         if path.is_file():
             parts[f"config/{name}"] = _sha256_file(path)
+    for path in sorted(BUILTIN_PROFILES_DIR.glob("*.yaml")):  # e.g. the Tuva input layer's
+        parts[f"profiles/{path.name}"] = _sha256_file(path)
     try:
         parts["calaim-pipeline"] = metadata.version("calaim-pipeline")
     except metadata.PackageNotFoundError:  # running from a source tree that is not installed

@@ -158,6 +158,10 @@ class MonthRecord(MonthMeasures):
     rules_fingerprint: dict[str, str]
     rules_version: str = Field(description="gate.rules_version(): the assets' code_version")
     timings: dict[str, float] = Field(default_factory=dict)
+    # The ingest profile the plan's files were read through (ingest/profiles.py), None for the
+    # contract's own shape; profile_hash is its content hash.
+    profile: str | None = None
+    profile_hash: str | None = None
 
     def example_claims(self, rule_id: str, limit: int) -> list[dict]:
         """A rule's first examples as plain dicts, as check metadata shows them."""

@@ -160,7 +160,9 @@ def _load_yaml(path: Path, model: type[BaseModel]) -> Any:
 
 
 BUNDLED_CONFIG_DIR = PACKAGE_DIR / "config"
-CONFIG_FILES = ("plans.yaml", "thresholds.yaml")
+# profiles.yaml (ingest profiles, ingest/profiles.py) is optional: a plan without one reads the
+# contract's own shape.
+CONFIG_FILES = ("plans.yaml", "thresholds.yaml", "profiles.yaml")
 
 
 def config_file(name: str) -> Path:

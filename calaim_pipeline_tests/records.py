@@ -90,6 +90,8 @@ def record_dict(**overrides: Any) -> dict[str, Any]:
         "rules_fingerprint": {"catalog/rules.yaml": "1" * 64},
         "rules_version": "b" * 12,
         "timings": {"judge": 0.1},
+        "profile": None,
+        "profile_hash": None,
     }
     raw.update(overrides)
     return raw

@@ -83,6 +83,8 @@ def print_summary(outcomes: Sequence[MonthOutcome], out: TextIO | None = None) -
                 totals = [t + v for t, v in zip(totals, values, strict=True)]
                 counts = f"{values[0]:>10,} {values[1]:>10,} {values[2]:>9,}"
             print(f"{plan:<8} {o.month:<8} {counts}  {verdict(o)}", file=out)
+            if m is not None and m.profile:  # a plan whose own shape an ingest profile maps
+                print(f"{pad}read through ingest profile {m.profile} ({m.profile_hash})", file=out)
             rules = o.top_rules() if o.status in (WARNED, HELD) else []
             if rules:
                 top = ", ".join(f"{r['rule_id']}={r['rows']:,}" for r in rules)

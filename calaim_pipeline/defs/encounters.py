@@ -9,6 +9,7 @@ from calaim_pipeline.defs.resources import PipelineSettings
 from calaim_pipeline.ingest.landing import LandingError, find_drop
 from calaim_pipeline.ingest.reader import ExtractFileError
 from calaim_pipeline.plan_month_checks import PLAN_MONTH_CHECKS, CheckOutcome, evaluate_and_record
+from calaim_pipeline.settings import ConfigError
 from calaim_pipeline.submission.ledger import SentMonthError
 from calaim_pipeline.validation.contract_schema import ContractViolation
 from calaim_pipeline.validation.engine import run_plan_month
@@ -155,8 +156,9 @@ def validate_plan_month(context: dg.AssetExecutionContext, settings: PipelineSet
             progress=lambda stage: context.log.info(f"{STAGE_LOG_PREFIX}{stage}"),
             limits=settings.duckdb(),
         )
-    except (LandingError, ExtractFileError, ContractViolation, SentMonthError) as exc:
-        # The message names the file, line and column; nothing was published for this partition.
+    except (LandingError, ExtractFileError, ContractViolation, SentMonthError, ConfigError) as exc:
+        # The message names the file, line and column (or the profile file and key); nothing
+        # was published for this partition.
         raise dg.Failure(description=f"{plan} {month}: {exc}", allow_retries=False) from None
     m = result.metrics
     context.log.info(
@@ -181,6 +183,9 @@ def validate_plan_month(context: dg.AssetExecutionContext, settings: PipelineSet
             "claims_accepted": m.claims_accepted,
             "files": dg.MetadataValue.json([f.model_dump() for f in m.files]),
             "rules_version": m.rules_version,
+            # The ingest profile the plan's files were read through (docs/profiles.md).
+            "profile": m.profile or "none (contract shape)",
+            "profile_hash": m.profile_hash or "",
             "timings_s": dg.MetadataValue.json(result.timings),
         },
     )

@@ -93,7 +93,9 @@ def _fast(records: int, rejects: list[DuckReject]) -> Numbering:
     return numbering
 
 
-def number_records(path: Path, records: int, rejects: list[DuckReject]) -> Numbering:
+def number_records(
+    path: Path, records: int, rejects: list[DuckReject], delimiter: str = ",", quote: str = '"'
+) -> Numbering:
     """Breaks and exact reject lines for a CSV file DuckDB read into `records` accepted records."""
     lines, blank_end = count_lines(path)
     if (
@@ -102,10 +104,10 @@ def number_records(path: Path, records: int, rejects: list[DuckReject]) -> Numbe
         and all(_single_line(r) for r in rejects)
     ):
         return _fast(records, rejects)
-    return _Scanner(path, records, rejects).scan()
+    return _Scanner(path, records, rejects, delimiter, quote).scan()
 
 
-def values_by_line(raw_text: str, position: int | None) -> list[str | None]:
+def values_by_line(raw_text: str, position: int | None, delimiter: str = ",") -> list[str | None]:
     """The value at a column position in each physical line of an unparseable record's raw text.
 
     Best effort, for keys (claim id, CIN, NPI): an unterminated quote swallows whole rows, whose
@@ -114,7 +116,7 @@ def values_by_line(raw_text: str, position: int | None) -> list[str | None]:
     values: list[str | None] = []
     for line in raw_text.split("\n"):
         try:
-            fields = next(csv.reader([line.rstrip("\r")]), [])
+            fields = next(csv.reader([line.rstrip("\r")], delimiter=delimiter), [])
         except csv.Error:
             fields = []
         value = fields[position].strip() if position is not None and position < len(fields) else ""
@@ -125,7 +127,8 @@ def values_by_line(raw_text: str, position: int | None) -> list[str | None]:
 class _RejectState:
     """DuckDB's quoting state across the lines of one rejected record."""
 
-    def __init__(self) -> None:
+    def __init__(self, delimiter: str = ",", quote: str = '"') -> None:
+        self.delimiter, self.quote = delimiter, quote
         self.in_quotes = False
         self.after_quote = False
         self.field_start = True
@@ -134,15 +137,15 @@ class _RejectState:
         """Consume one physical line; True when the record ends with it."""
         for char in text:
             if self.in_quotes:
-                if char == '"':
+                if char == self.quote:
                     self.in_quotes, self.after_quote = False, True
                 continue
             if self.after_quote:
                 self.after_quote = False
-                if char == '"':  # "" inside a quoted field
+                if char == self.quote:  # "" inside a quoted field
                     self.in_quotes = True
                     continue
-                if char == ",":
+                if char == self.delimiter:
                     self.field_start = True
                     continue
                 if char in "\r\n":
@@ -150,18 +153,26 @@ class _RejectState:
                 return True  # DuckDB: unquoted value after a quote -> skip to the line end
             if char == "\n":
                 return True
-            if self.field_start and char == '"':
+            if self.field_start and char == self.quote:
                 self.in_quotes, self.field_start = True, False
                 continue
-            self.field_start = char == ","
+            self.field_start = char == self.delimiter
         return False  # the line ended inside quotes (or the file ended without a line end)
 
 
 class _Scanner:
     """The slow path: walk the raw lines once and place every record (see the module doc)."""
 
-    def __init__(self, path: Path, records: int, rejects: list[DuckReject]) -> None:
+    def __init__(
+        self,
+        path: Path,
+        records: int,
+        rejects: list[DuckReject],
+        delimiter: str = ",",
+        quote: str = '"',
+    ) -> None:
         self.path = path
+        self.delimiter, self.quote = delimiter, quote
         self.records = records
         self.rejects = sorted(rejects, key=lambda r: r.byte_position)
         self.next_reject = 0
@@ -204,7 +215,7 @@ class _Scanner:
                     continue
                 if not raw.strip(b"\r\n"):
                     continue  # a blank line: DuckDB skips it, it is no record
-                if b'"' in raw:
+                if self.quote.encode() in raw:
                     self._take_quoted(line_no, raw, lines)
                 if good >= self.records:
                     raise self._fail(line_no, "more records than the reader accepted")
@@ -230,7 +241,7 @@ class _Scanner:
                 yield more.decode("latin-1")
 
         try:
-            next(csv.reader(feed()), None)
+            next(csv.reader(feed(), delimiter=self.delimiter, quotechar=self.quote), None)
         except csv.Error as exc:
             raise self._fail(line_no, f"not parseable as CSV ({exc})") from None
         inner = [n for n in taken[1:] if n in self.reject_at]
@@ -245,7 +256,7 @@ class _Scanner:
         lines: Iterator[tuple[int, bytes]],
     ) -> None:
         """A rejected record: follow DuckDB's quoting to its last line; keep its raw text."""
-        state = _RejectState()
+        state = _RejectState(self.delimiter, self.quote)
         parts = [raw]
         ended = state.feed(raw.decode("latin-1"))
         while not ended:

@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 
 from calaim_pipeline.ingest.contract import DIAGNOSIS_COLUMNS, ENCOUNTER_COLUMNS
 from calaim_pipeline.ingest.lines import DuckReject, LineNumberingError, number_records
+from calaim_pipeline.ingest.profile_sql import ProfileColumnError, Reading, map_columns, utf8_copy
 from calaim_pipeline.sqltext import sql_ident, sql_str
 
 
@@ -48,13 +49,20 @@ class StagedFile:
     # From record `first` on, physical line = record + 2 + shift (ingest.lines); empty = no shift.
     breaks: list[tuple[int, int]] = field(default_factory=list)
     header_positions: dict[str, int] = field(default_factory=dict)  # column -> raw position
+    delimiter: str = ","  # the file's field separator (its ingest profile's, else a comma)
 
 
 def clean_column_sql(name: str, source: str | None) -> str:
     """A raw column as contract text: trimmed, empty -> NULL, with the contract's normalisations."""
     if source is None:
         return f"CAST(NULL AS VARCHAR) AS {name}"
-    text = f"NULLIF(TRIM(CAST({sql_ident(source)} AS VARCHAR)), '')"
+    return clean_text_sql(name, f"NULLIF(TRIM(CAST({sql_ident(source)} AS VARCHAR)), '')")
+
+
+def clean_text_sql(name: str, text: str | None) -> str:
+    """Contract text SQL (trimmed, empty -> NULL) with the contract's normalisations, as `name`."""
+    if text is None:
+        return f"CAST(NULL AS VARCHAR) AS {name}"
     if name in DIAGNOSIS_COLUMNS:
         text = f"NULLIF(upper(replace({text}, '.', '')), '')"
     elif name == "revenue_code":
@@ -85,7 +93,7 @@ def normalise_header(names: list[str], path: Path) -> dict[str, int]:
     return positions
 
 
-def read_csv_header(path: Path) -> list[str]:
+def read_csv_header(path: Path, delimiter: str = ",", quote: str = '"') -> list[str]:
     """The header row of a CSV or CSV.gz file, byte-order mark removed."""
     opener = gzip.open if path.name.endswith(".gz") else open
     try:
@@ -99,7 +107,7 @@ def read_csv_header(path: Path) -> list[str]:
         text = first.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ExtractFileError(f"{path.name}: line 1: header is not UTF-8 ({exc.reason})") from exc
-    return next(csv.reader(io.StringIO(text)))
+    return next(csv.reader(io.StringIO(text), delimiter=delimiter, quotechar=quote))
 
 
 def check_required(path: Path, present: set[str], required: tuple[str, ...]) -> None:
@@ -110,8 +118,10 @@ def check_required(path: Path, present: set[str], required: tuple[str, ...]) -> 
         )
 
 
-def _clean_select(sources: dict[str, str], columns: tuple[str, ...]) -> str:
-    return ", ".join(clean_column_sql(name, sources.get(name)) for name in columns)
+def _clean_select(header: _Header, columns: tuple[str, ...]) -> str:
+    if header.profiled:
+        return ", ".join(clean_text_sql(name, header.sources.get(name)) for name in columns)
+    return ", ".join(clean_column_sql(name, header.sources.get(name)) for name in columns)
 
 
 @dataclass(frozen=True)
@@ -119,6 +129,15 @@ class _Header:
     positions: dict[str, int]  # normalised name -> position
     sources: dict[str, str]  # contract column -> column name in the file as read
     extra_columns: list[str]  # names the contract does not know (ignored, reported)
+    profiled: bool = False  # sources hold SQL text from the plan's profile
+    helpers: dict[str, str] = field(default_factory=dict)  # per-row helper columns (profile)
+
+    def relation(self, raw: str) -> str:
+        """The raw relation with the profile's helper columns (packed parts), if any."""
+        if not self.helpers:
+            return raw
+        extra = ", ".join(f"{sql} AS {name}" for name, sql in self.helpers.items())
+        return f"(SELECT *, {extra} FROM {raw})"
 
 
 def _map_header(
@@ -127,13 +146,53 @@ def _map_header(
     source_names: list[str],
     required: tuple[str, ...],
     known: tuple[str, ...],
+    reading: Reading | None = None,
 ) -> _Header:
     positions = normalise_header(names, path)
+    if reading is not None:
+        return _map_profiled(path, names, source_names, positions, required, known, reading)
     check_required(path, set(positions), required)
     return _Header(
         positions=positions,
         sources={name: source_names[pos] for name, pos in positions.items() if name in known},
         extra_columns=[names[pos].strip() for name, pos in positions.items() if name not in known],
+    )
+
+
+def _map_profiled(
+    path: Path,
+    names: list[str],
+    source_names: list[str],
+    positions: dict[str, int],
+    required: tuple[str, ...],
+    known: tuple[str, ...],
+    reading: Reading,
+) -> _Header:
+    """The header through the plan's profile: each contract column's SQL (`sources` then holds
+    SQL text, not a column name), the required ones present, unused file columns extra."""
+    present = {name: source_names[pos] for name, pos in positions.items()}
+    try:
+        mapping = map_columns(reading, path.name, present, known)
+    except ProfileColumnError as exc:
+        raise ExtractFileError(str(exc)) from None
+    produced = {name for name, text in mapping.expressions.items() if text is not None}
+    check_required(path, produced, required)
+    # Where a contract column sits in the raw record (keys of unparseable rows are read there).
+    mapped_at = {}
+    for name in known:
+        source = reading.part.source(name)
+        if source is not None and source.column.strip().lower() in positions:
+            mapped_at[name] = positions[source.column.strip().lower()]
+    return _Header(
+        positions=positions | mapped_at,
+        sources={name: text for name, text in mapping.expressions.items() if text is not None},
+        extra_columns=[
+            names[pos].strip()
+            for name, pos in positions.items()
+            if name not in mapping.used_sources
+        ],
+        profiled=True,
+        helpers=mapping.helpers,
     )
 
 
@@ -144,24 +203,34 @@ def stage_csv(
     staged_path: Path,
     required: tuple[str, ...],
     known_columns: tuple[str, ...] = ENCOUNTER_COLUMNS,
+    reading: Reading | None = None,
 ) -> StagedFile:
-    """Copy a CSV (or .csv.gz) to clean Parquet in file order; unparseable records are kept aside."""
-    header = read_csv_header(path)
+    """Copy a CSV (or .csv.gz) to clean Parquet in file order; unparseable records are kept aside.
+    With a profile (`reading`), its dialect reads the file and its mapping makes the columns."""
+    delimiter, quote, source_path = ",", '"', path
+    if reading is not None:
+        delimiter, quote = reading.dialect.delimiter, reading.dialect.quote
+        if reading.dialect.encoding != "utf-8":
+            source_path = utf8_copy(
+                path, reading.dialect.encoding, staged_path.with_suffix(".utf8.csv")
+            )
+    header = read_csv_header(source_path, delimiter, quote)
     mapped = _map_header(
-        path, header, [f"c{i}" for i in range(len(header))], required, known_columns
+        path, header, [f"c{i}" for i in range(len(header))], required, known_columns, reading
     )
     column_spec = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(header))) + "}"
     rejects, scans = f"rejects_{index}", f"scans_{index}"
     con.execute(f"DROP TABLE IF EXISTS {rejects}; DROP TABLE IF EXISTS {scans}")
     source = (
-        f"read_csv({sql_str(str(path))}, header=false, skip=1, auto_detect=false, delim=',', "
-        f"quote='\"', escape='\"', strict_mode=true, columns={column_spec}, "
+        f"read_csv({sql_str(str(source_path))}, header=false, skip=1, auto_detect=false, "
+        f"delim={sql_str(delimiter)}, quote={sql_str(quote)}, escape={sql_str(quote)}, "
+        f"strict_mode=true, columns={column_spec}, "
         f"store_rejects=true, rejects_table='{rejects}', rejects_scan='{scans}', rejects_limit=0, "
         f"max_line_size=1048576)"
     )
     try:
         con.execute(
-            f"COPY (SELECT {_clean_select(mapped.sources, known_columns)} FROM {source}) "
+            f"COPY (SELECT {_clean_select(mapped, known_columns)} FROM {mapped.relation(source)}) "
             f"TO {sql_str(str(staged_path))} (FORMAT parquet)"
         )
     except duckdb.Error as exc:
@@ -173,7 +242,11 @@ def stage_csv(
     records = pq.ParquetFile(staged_path).metadata.num_rows
     try:
         numbering = number_records(
-            path, records, [DuckReject(int(a), int(b), c, d) for a, b, c, d in bad]
+            source_path,
+            records,
+            [DuckReject(int(a), int(b), c, d) for a, b, c, d in bad],
+            delimiter,
+            quote,
         )
     except LineNumberingError as exc:
         raise ExtractFileError(str(exc)) from None
@@ -189,6 +262,7 @@ def stage_csv(
         unparseable=numbering.unparseable,
         breaks=numbering.breaks,
         header_positions=mapped.positions,
+        delimiter=delimiter,
     )
 
 
@@ -199,16 +273,18 @@ def stage_parquet(
     staged_path: Path,
     required: tuple[str, ...],
     known_columns: tuple[str, ...] = ENCOUNTER_COLUMNS,
+    reading: Reading | None = None,
 ) -> StagedFile:
     """Copy a Parquet extract to clean contract columns (dates and decimals become their text)."""
     try:
         names = list(pq.ParquetFile(path).schema_arrow.names)
     except Exception as exc:  # pyarrow raises several types for a broken file
         raise ExtractFileError(f"{path.name}: not a readable Parquet file: {exc}") from exc
-    mapped = _map_header(path, names, names, required, known_columns)
+    mapped = _map_header(path, names, names, required, known_columns, reading)
     try:
         con.execute(
-            f"COPY (SELECT {_clean_select(mapped.sources, known_columns)} FROM read_parquet({sql_str(str(path))})) "
+            f"COPY (SELECT {_clean_select(mapped, known_columns)} "
+            f"FROM {mapped.relation(f'read_parquet({sql_str(str(path))})')}) "
             f"TO {sql_str(str(staged_path))} (FORMAT parquet)"
         )
     except duckdb.Error as exc:
@@ -233,11 +309,12 @@ def stage_file(
     work_dir: Path,
     required: tuple[str, ...],
     known_columns: tuple[str, ...] = ENCOUNTER_COLUMNS,
+    reading: Reading | None = None,
 ) -> StagedFile:
     staged_path = work_dir / f"staged_{index}.parquet"
     if path.name.endswith(".parquet"):
-        return stage_parquet(con, path, index, staged_path, required, known_columns)
-    return stage_csv(con, path, index, staged_path, required, known_columns)
+        return stage_parquet(con, path, index, staged_path, required, known_columns, reading)
+    return stage_csv(con, path, index, staged_path, required, known_columns, reading)
 
 
 SHIFT_BUCKET = 4096  # records per bucket of the line-number lookup

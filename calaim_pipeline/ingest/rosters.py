@@ -28,6 +28,8 @@ from calaim_pipeline.ingest.contract import (
 )
 from calaim_pipeline.ingest.landing import PlanMonthDrop
 from calaim_pipeline.ingest.lines import values_by_line
+from calaim_pipeline.ingest.profile_sql import Reading
+from calaim_pipeline.ingest.profiles import ActiveProfile
 from calaim_pipeline.ingest.reader import SHIFT_BUCKET, StagedFile, shift_bucket_table, stage_csv
 from calaim_pipeline.sqltext import sql_str
 from calaim_pipeline.validation.sql import EMPTY_LIST, names_where, source_row_sql
@@ -76,13 +78,15 @@ def _messages_map(rules: Sequence[Rule] | None) -> str:
     return "MAP {" + pairs + "}"
 
 
-def recovered_keys(raw_text: str, position: int | None, shape: str) -> list[str | None]:
+def recovered_keys(
+    raw_text: str, position: int | None, shape: str, delimiter: str = ","
+) -> list[str | None]:
     """The key (CIN or NPI) of each physical line of an unparseable roster record: an unterminated
     quote swallows whole roster rows, whose keys are still where the header says. A value that
     does not look like a key is None, so a shifted column never names somebody else."""
     return [
         value if value is not None and re.fullmatch(shape, value) else None
-        for value in values_by_line(raw_text, position)
+        for value in values_by_line(raw_text, position, delimiter)
     ]
 
 
@@ -93,7 +97,7 @@ def _unparseable_tables(staged: dict[str, StagedFile]) -> tuple[pa.Table, pa.Tab
         file = staged[spec.name]
         position = file.header_positions.get(spec.key)
         for row in file.unparseable:
-            found = recovered_keys(row["raw_text"], position, spec.key_shape)
+            found = recovered_keys(row["raw_text"], position, spec.key_shape, file.delimiter)
             where = {"roster": spec.name, "source_file": file.path.name, "source_row": row["line"]}
             rows.append(
                 where | {"key": found[0], "raw_text": row["raw_text"], "error": row["error"]}
@@ -190,6 +194,7 @@ def load_rosters(
     drop: PlanMonthDrop,
     work_dir: Path,
     rules: Sequence[Rule] | None = None,
+    profile: ActiveProfile | None = None,
 ) -> dict[str, Any]:
     """Stage and judge both rosters; create the kept views, `roster_rejects` and the lookups the
     line rules join (roster_members, billing_providers_ok, rejected_roster_members/_providers).
@@ -202,6 +207,7 @@ def load_rosters(
             work_dir / f"roster_{spec.name}.parquet",
             spec.required,
             spec.columns,
+            Reading(profile, spec.name, drop.plan) if profile is not None else None,
         )
         for spec in ROSTERS
     }

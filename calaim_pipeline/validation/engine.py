@@ -20,6 +20,8 @@ import pyarrow.parquet as pq
 from calaim_pipeline import gate, lake, recovery
 from calaim_pipeline.ingest.contract import ALWAYS_REQUIRED
 from calaim_pipeline.ingest.landing import PlanMonthDrop, landing_fingerprint
+from calaim_pipeline.ingest.profile_sql import Reading
+from calaim_pipeline.ingest.profiles import profile_for_plan
 from calaim_pipeline.ingest.reader import stage_file
 from calaim_pipeline.ingest.rosters import load_rosters, roster_counts
 from calaim_pipeline.month_record import MonthRecord, record_json
@@ -140,6 +142,8 @@ def run_plan_month(
     file cannot be read at all (or ContractViolation); then nothing in the lake changes.
     `progress` is called with each stage's name (STAGES) as it begins."""
     ledger.refuse_if_sent(paths.lake, drop.plan, drop.month)
+    profile = profile_for_plan(drop.plan)  # a bad profile fails before anything is read
+    reading = Reading(profile, "encounters", drop.plan) if profile is not None else None
     watch = _Stopwatch(progress)
     # Taken before reading: a file that changes during the run makes the next sensor tick differ.
     landed = landing_fingerprint(drop.files)
@@ -153,10 +157,10 @@ def run_plan_month(
         raise
     try:
         staged_files = [
-            stage_file(con, path, index, work_dir, ALWAYS_REQUIRED)
+            stage_file(con, path, index, work_dir, ALWAYS_REQUIRED, reading=reading)
             for index, path in enumerate(drop.encounter_files)
         ]
-        rosters_read = load_rosters(con, drop, work_dir)
+        rosters_read = load_rosters(con, drop, work_dir, profile=profile)
         watch.lap("stage")
         judging.prepare(con, staged_files, paths.lake, drop.plan, drop.month)
         watch.lap("lookups")
@@ -194,6 +198,8 @@ def run_plan_month(
             contract_checked_rows=contract_rows,
             ledger=_ledger_context(con),
             landing_fingerprint=landed,
+            profile=profile.name if profile is not None else None,
+            profile_hash=profile.content_hash if profile is not None else None,
             **_judgement(con, drop, out, inputs),
         )
         pq.write_table(

@@ -61,13 +61,13 @@ def unparseable_rows(staged_files: list[StagedFile]) -> pa.Table:
     for staged in staged_files:
         position = staged.claim_id_position
         for row in staged.unparseable:
-            fields = next(csv.reader(io.StringIO(row["raw_text"])), [])
+            fields = next(csv.reader(io.StringIO(row["raw_text"]), delimiter=staged.delimiter), [])
             guess = (
                 fields[position].strip()
                 if position is not None and position < len(fields)
                 else None
             )
-            per_line = values_by_line(row["raw_text"], position)
+            per_line = values_by_line(row["raw_text"], position, staged.delimiter)
             files.append(staged.path.name)
             lines.append(row["line"])
             raws.append(row["raw_text"])
