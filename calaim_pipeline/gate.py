@@ -28,6 +28,7 @@ from typing import Any
 
 from calaim_pipeline import lake
 from calaim_pipeline.catalog import CATALOG_DIR
+from calaim_pipeline.catalog.checks import is_blocking
 from calaim_pipeline.ingest.profiles import BUILTIN_DIR as BUILTIN_PROFILES_DIR
 from calaim_pipeline.month_record import MonthRecord
 from calaim_pipeline.settings import CONFIG_FILES, config_file
@@ -147,7 +148,7 @@ def require_passed(lake_root: Path, plan: str, month: str) -> MonthRecord:
             f"on its current judgement ({judgement}); run the whole plan-month (plan_month_job or "
             "`calaim run`) so the checks run before the files are built"
         )
-    failed = [c for c in stored[1] if c.severity == "ERROR" and not c.passed]
+    failed = [c for c in stored[1] if is_blocking(c.severity) and not c.passed]
     if failed:
         reasons = "; ".join(f"{c.name} ({c.summary})" for c in failed)
         raise GateError(

@@ -15,7 +15,7 @@ from typing import Any
 
 from calaim_pipeline import gate, lake
 from calaim_pipeline.catalog import CatalogError, rules_by_id
-from calaim_pipeline.catalog.checks import CheckSpec, plan_month_checks
+from calaim_pipeline.catalog.checks import CheckSpec, is_blocking, plan_month_checks
 from calaim_pipeline.month_record import MonthRecord
 from calaim_pipeline.settings import Thresholds
 
@@ -30,6 +30,10 @@ class CheckOutcome:
     passed: bool
     summary: str
     metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def blocking(self) -> bool:
+        return is_blocking(self.severity)
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,12 @@ from calaim_pipeline.catalog import (
 
 CHECKS_PATH = CATALOG_DIR / "checks.yaml"
 CheckSeverity = Literal["ERROR", "WARN"]
+BLOCKING_SEVERITY: CheckSeverity = "ERROR"  # blocks the month's submission (gate.py)
+
+
+def is_blocking(severity: str) -> bool:
+    """Whether a check of this severity blocks the plan-month's submission."""
+    return severity == BLOCKING_SEVERITY
 
 
 class Limit(BaseModel):
@@ -63,7 +69,7 @@ class CheckSpec(BaseModel):
     @property
     def blocking(self) -> bool:
         """An ERROR check blocks the plan-month's submission (gate.py); a WARN check never does."""
-        return self.severity == "ERROR"
+        return is_blocking(self.severity)
 
     @property
     def status_on_breach(self) -> Literal["fail", "warn"]:

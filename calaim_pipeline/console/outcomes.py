@@ -45,11 +45,11 @@ class MonthOutcome:
 
     @property
     def blocking(self) -> list[CheckOutcome]:
-        return [c for c in self.failing if c.severity == "ERROR"]
+        return [c for c in self.failing if c.blocking]
 
     @property
     def warnings(self) -> list[CheckOutcome]:
-        return [c for c in self.failing if c.severity != "ERROR"]
+        return [c for c in self.failing if not c.blocking]
 
     def top_rules(self, limit: int = 3) -> list[dict]:
         return top_rules(self.metrics, limit=limit) if self.metrics else []

@@ -63,7 +63,7 @@ CHECK_SPECS = [
         check.name,
         asset=ENCOUNTER_LINES,
         description=f"[{check.severity}] {check.description}",
-        blocking=check.severity == "ERROR",
+        blocking=check.spec.blocking,
         partitions_def=plan_month_partitions,
         metadata={"severity": check.severity},
     )
@@ -120,9 +120,7 @@ def check_results(outcomes: list[CheckOutcome]) -> list[dg.AssetCheckResult]:
             asset_key=ENCOUNTER_LINES,
             check_name=o.name,
             passed=o.passed,
-            severity=dg.AssetCheckSeverity.ERROR
-            if o.severity == "ERROR"
-            else dg.AssetCheckSeverity.WARN,
+            severity=dg.AssetCheckSeverity(o.severity),
             description=o.summary,
             metadata=check_metadata(o),
         )

@@ -74,9 +74,7 @@ def dhcs_responses(context: dg.AssetExecutionContext):
         yield dg.AssetCheckResult(
             check_name=result.name,
             passed=result.passed,
-            severity=dg.AssetCheckSeverity.ERROR
-            if result.severity == "ERROR"
-            else dg.AssetCheckSeverity.WARN,
+            severity=dg.AssetCheckSeverity(result.severity),
             description=result.summary + (" (simulated responses)" if simulated else ""),
             metadata={"summary": result.summary}
             | {k: _metadata(v) for k, v in result.metadata.items() if v is not None},

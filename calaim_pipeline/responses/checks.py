@@ -9,7 +9,7 @@ never member data.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 from calaim_pipeline import lake
 from calaim_pipeline.catalog.checks import CheckSpec, checks_for
 from calaim_pipeline.ledger import encounter_status as es
+from calaim_pipeline.plan_month_checks import Bounds, CheckOutcome
 from calaim_pipeline.settings import Thresholds
 from calaim_pipeline.sqltext import sql_str
 from calaim_pipeline.submission import ledger
@@ -27,15 +28,6 @@ from calaim_pipeline.submission import ledger
 ASSET = "dhcs_responses"
 EXAMPLES = 5
 REJECTING_IK5 = ("R", "M", "W", "X")
-
-
-@dataclass(frozen=True)
-class ResponseCheckOutcome:
-    name: str
-    severity: str
-    passed: bool
-    summary: str
-    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -121,14 +113,14 @@ def _999(a: MonthAnswers, spec: CheckSpec, t: Thresholds) -> tuple[bool, str, di
 
 
 def _acceptance(a: MonthAnswers, spec: CheckSpec, t: Thresholds) -> tuple[bool, str, dict]:
-    minimum = t.checks.value("dhcs_acceptance_rate_min")
+    minimum = Bounds.of(spec, t).min  # the limit catalog/checks.yaml names
     accepted = a.status_counts.get(es.ACCEPTED, 0)
     meta: dict[str, Any] = {
         "claims_accepted": accepted,
         "claims_rejected": a.status_counts.get(es.REJECTED, 0),
         "claims_awaiting": a.status_counts.get(es.AWAITING, 0),
         "threshold": minimum,
-        "threshold_source": t.checks.dhcs_acceptance_rate_min.source,
+        "threshold_source": Bounds.of(spec, t).source,
         "top_rejections": a.top_rejections,
     }
     if not a.answered:
@@ -140,7 +132,7 @@ def _acceptance(a: MonthAnswers, spec: CheckSpec, t: Thresholds) -> tuple[bool, 
 
 
 def _overdue(a: MonthAnswers, spec: CheckSpec, t: Thresholds) -> tuple[bool, str, dict]:
-    days = t.checks.value("dhcs_277ca_wait_days_max")
+    days = Bounds.of(spec, t).max  # the limit catalog/checks.yaml names
     answered = {r["file_name"] for r in a.responses if r["response_type"] == "277CA"}
     late = []
     for f in a.files:
@@ -173,9 +165,9 @@ def response_checks() -> tuple[CheckSpec, ...]:
     return specs
 
 
-def evaluate(answers: MonthAnswers, thresholds: Thresholds) -> list[ResponseCheckOutcome]:
+def evaluate(answers: MonthAnswers, thresholds: Thresholds) -> list[CheckOutcome]:
     outcomes = []
     for spec in response_checks():
         passed, summary, meta = DECIDERS[spec.name](answers, spec, thresholds)
-        outcomes.append(ResponseCheckOutcome(spec.name, spec.severity, passed, summary, meta))
+        outcomes.append(CheckOutcome(spec.name, spec.severity, passed, summary, meta))
     return outcomes
