@@ -196,6 +196,8 @@ VOLATILE = {
     "submissions": "file_name, interchange_control_number, group_control_number, sha256, bytes, "
     "created_at",
     "submitted_lines": "file_name, interchange_control_number",
+    "encounter_status": "file_name, interchange_control_number",
+    "corrections_worklist": "file_name",
 }
 VOLATILE_MANIFEST = {"created_at", "build_seconds"}
 VOLATILE_MANIFEST_FILE = {
