@@ -31,8 +31,8 @@ run: sample
 run-cycle: sample
 	CALAIM_DATA_DIR="$(abspath $(DATA))" $(UV) run calaim run --month ALL --plan ALL --allow-failed-checks --simulate-dhcs
 
-# `dg dev` (the project's [tool.dg] settings, code location "calaim_pipeline"): the Dagster
-# webserver and daemon on the same local instance `make run` records into
+# `dagster dev` (code location "calaim_pipeline", as `dg dev` would name it: pyproject's
+# [tool.dg]): the Dagster webserver and daemon on the same local instance `make run` records into
 # (<data root>/dagster_home). The instance settings follow the project's dagster.yaml when it is
 # newer than the instance's copy. Loopback only; PORT=3917 make ui for another port.
 # Ctrl-C (or SIGTERM to make) stops it with every process it started: calaim_pipeline.ui_server
@@ -41,7 +41,7 @@ run-cycle: sample
 UI_SERVER = $(UV) run python -m calaim_pipeline.ui_server
 ui: setup ui-home
 	umask $(UMASK) && exec env DAGSTER_HOME="$(abspath $(DATA))/dagster_home" CALAIM_DATA_DIR="$(abspath $(DATA))" \
-	  $(UI_SERVER) dg dev -h 127.0.0.1 -p $${PORT:-3000}
+	  $(UI_SERVER) dagster dev -w workspace.yaml -h 127.0.0.1 -p $${PORT:-3000}
 
 # Read-only webserver for compliance reviewers: every page, partition and check result, but no
 # launching, re-executing, backfilling or turning schedules and sensors on or off. No daemon: the
