@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor
 from decimal import Decimal
 from pathlib import Path
 
@@ -58,8 +59,11 @@ def test_every_sample_file_passes_pyx12(sample_built):
     paths, _ = sample_built
     files = _sample_files(paths)
     assert len(files) == len(SIZES) * len(MONTHS) * 2  # an 837P and an 837I per plan-month
-    with multiprocessing.get_context("spawn").Pool(2) as pool:
-        results = pool.map(_validate_file, [str(f) for f in files])
+    # A process pool that fails loudly: multiprocessing.Pool.map waits forever for a task whose
+    # worker died (seen once in a full run); ProcessPoolExecutor raises BrokenProcessPool instead.
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=2, mp_context=spawn) as pool:
+        results = list(pool.map(_validate_file, [str(f) for f in files]))
     failed = [(name, errors[:5]) for name, valid, errors in results if not valid or errors]
     assert failed == []
 
