@@ -29,7 +29,6 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from calaim_pipeline.ingest.contract import (
-    DATE_COLUMNS,
     ENCOUNTER_COLUMNS,
     MEMBER_COLUMNS,
     PROVIDER_COLUMNS,
@@ -43,7 +42,7 @@ from calaim_pipeline.submission.x12.envelope import CLAIMS_PER_TRANSACTION_SET
 from calaim_pipeline.submission.x12.renderer import write_837
 from calaim_pipeline.validation.lookups import npi_check_digit_ok
 from calaim_pipeline_tests.x12_claims import Claim, Member, Provider, ServiceLine
-from calaim_pipeline_tests.x12_lake import render
+from calaim_pipeline_tests.x12_lake import encounter_type, render
 from calaim_pipeline_tests.x12_support import (
     assert_pyx12_accepts,
     assert_round_trip,
@@ -662,18 +661,6 @@ def test_registry_ids_from_plans_yaml_build_valid_files() -> None:
 # --- the lake loader ----------------------------------------------------------------------------
 
 
-def _encounter_type(column: str) -> pa.DataType:
-    if column in DATE_COLUMNS:
-        return pa.date32()
-    if column in ("billed_amount", "paid_amount"):
-        return pa.decimal128(18, 2)
-    if column == "units":
-        return pa.decimal128(12, 3)
-    if column == "line_number":
-        return pa.int32()
-    return pa.string()
-
-
 def _write(lake: Path, table: str, rows: list[dict[str, Any]], schema: pa.Schema) -> None:
     path = partition_file(lake, table, "CHG", "2026-09")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -719,7 +706,7 @@ def lake(tmp_path: Path) -> Path:
         ("source_file", pa.string()),
         ("source_row", pa.int64()),
     ]
-    line_schema = pa.schema([(c, _encounter_type(c)) for c in ENCOUNTER_COLUMNS] + extra)
+    line_schema = pa.schema([(c, encounter_type(c)) for c in ENCOUNTER_COLUMNS] + extra)
     hospital_claim = {
         "claim_type": "I",
         "billing_npi": HOSPITAL.npi,

@@ -30,7 +30,7 @@ from calaim_pipeline.submission.x12.renderer import FileTotals, write_837
 PLAN_CODE, MONTH = "CHG", "2026-09"
 
 
-def _encounter_type(column: str) -> pa.DataType:
+def encounter_type(column: str) -> pa.DataType:
     if column in DATE_COLUMNS:
         return pa.date32()
     if column in ("billed_amount", "paid_amount"):
@@ -43,7 +43,7 @@ def _encounter_type(column: str) -> pa.DataType:
 
 
 LINE_SCHEMA = pa.schema(
-    [(c, _encounter_type(c)) for c in ENCOUNTER_COLUMNS]
+    [(c, encounter_type(c)) for c in ENCOUNTER_COLUMNS]
     + [("extract_month", pa.string()), ("source_file", pa.string()), ("source_row", pa.int64())]
 )
 MEMBER_SCHEMA = pa.schema([(c, pa.string()) for c in MEMBER_COLUMNS])
