@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +74,9 @@ class Claim:
     facility_type_code: str | None = None  # 837I CLM05-1
     admission_date: date | None = None
     discharge_date: date | None = None
+    # The optional claim-level contract columns (admitting_diagnosis, payment_arrangement, ...)
+    # by name; absent = empty, as in an extract without them.
+    content: dict[str, Any] | None = None
 
     @property
     def total_billed(self) -> Decimal:

@@ -93,6 +93,7 @@ def _line_rows(claim: Any, row: int) -> list[dict[str, Any]]:
             "units": Decimal(line.units),
             "billed_amount": Decimal(line.billed_amount),
             "paid_amount": Decimal(line.paid_amount),
+            **(claim.content or {}),
             "extract_month": MONTH,
             "source_file": "encounters.csv",
             "source_row": row + len(rows),

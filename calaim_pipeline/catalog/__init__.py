@@ -29,6 +29,7 @@ from pydantic import (
     model_validator,
 )
 
+from calaim_pipeline.catalog import code_lists
 from calaim_pipeline.catalog.examples import ExampleBaseline, Examples
 
 CATALOG_DIR = Path(__file__).resolve().parent
@@ -264,6 +265,7 @@ def catalog_fingerprint(catalog: RulesCatalog | None = None) -> str:
         "version": catalog.version,
         "rules": [rule.model_dump(mode="json", exclude={"examples"}) for rule in catalog.rules],
         "ecm_cs_codes": [asdict(code) for code in ecm_cs_codes()],
+        **code_lists.fingerprint_payload(),
         "icd10cm": version("simple-icd-10-cm"),
     }
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"))

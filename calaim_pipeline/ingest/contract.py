@@ -5,6 +5,21 @@ from __future__ import annotations
 DIAGNOSIS_COLUMNS = tuple(f"diagnosis_{i}" for i in range(1, 13))
 MODIFIER_COLUMNS = tuple(f"modifier_{i}" for i in range(1, 5))
 
+# Optional claim-level columns added for DHCS-grade 837 content (issue #14), after paid_amount: a
+# file without them stays valid. 837I statement period, admission and discharge (HI*ABJ, CL1,
+# DTP*434/435/096); then, for both claim types, payment_arrangement (FFS or CAP) and the prior
+# authorization number (REF*G1).
+INSTITUTIONAL_CLAIM_COLUMNS: tuple[str, ...] = (
+    "admitting_diagnosis",
+    "admission_type_code",
+    "admission_source_code",
+    "patient_status_code",
+    "admission_hour",
+    "discharge_hour",
+    "statement_from_date",
+    "statement_to_date",
+)
+
 ENCOUNTER_COLUMNS: tuple[str, ...] = (
     "plan_code",
     "claim_id",
@@ -34,7 +49,19 @@ ENCOUNTER_COLUMNS: tuple[str, ...] = (
     "units",
     "billed_amount",
     "paid_amount",
+    *INSTITUTIONAL_CLAIM_COLUMNS,
+    "payment_arrangement",
+    "prior_authorization_number",
 )
+# Claim-level columns that are optional in a file (their header may be absent).
+OPTIONAL_CLAIM_COLUMNS: tuple[str, ...] = ENCOUNTER_COLUMNS[
+    ENCOUNTER_COLUMNS.index("paid_amount") + 1 :
+]
+# Diagnosis-like columns: ICD-10-CM codes, upper-cased without the dot when read.
+ICD10_COLUMNS: tuple[str, ...] = (*DIAGNOSIS_COLUMNS, "admitting_diagnosis")
+# Inpatient 837I claims need these (INPATIENT_ADMISSION_MISSING): admitting diagnosis (HI*ABJ),
+# priority of admission (CL101), point of origin (CL102) and discharge status (CL103).
+INPATIENT_REQUIRED: tuple[str, ...] = INSTITUTIONAL_CLAIM_COLUMNS[:4]
 
 # Required on every line; a file whose header lacks one of these cannot be judged at all, so the
 # partition fails naming the file and the column.
@@ -84,6 +111,7 @@ CLAIM_LEVEL_COLUMNS: tuple[str, ...] = (
     *DIAGNOSIS_COLUMNS,
     "received_date",
     "paid_date",
+    *OPTIONAL_CLAIM_COLUMNS,
 )
 
 DATE_COLUMNS: dict[str, str] = {
@@ -93,6 +121,8 @@ DATE_COLUMNS: dict[str, str] = {
     "service_to_date": "d_to",
     "admission_date": "d_admit",
     "discharge_date": "d_discharge",
+    "statement_from_date": "d_statement_from",
+    "statement_to_date": "d_statement_to",
 }
 
 MEMBER_COLUMNS: tuple[str, ...] = (

@@ -19,7 +19,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from calaim_pipeline.ingest.contract import DIAGNOSIS_COLUMNS, ENCOUNTER_COLUMNS
+from calaim_pipeline.ingest.contract import ENCOUNTER_COLUMNS, ICD10_COLUMNS
 from calaim_pipeline.ingest.lines import DuckReject, LineNumberingError, number_records
 from calaim_pipeline.ingest.profile_sql import ProfileColumnError, Reading, map_columns, utf8_copy
 from calaim_pipeline.sqltext import sql_ident, sql_str
@@ -63,7 +63,7 @@ def clean_text_sql(name: str, text: str | None) -> str:
     """Contract text SQL (trimmed, empty -> NULL) with the contract's normalisations, as `name`."""
     if text is None:
         return f"CAST(NULL AS VARCHAR) AS {name}"
-    if name in DIAGNOSIS_COLUMNS:
+    if name in ICD10_COLUMNS:
         text = f"NULLIF(upper(replace({text}, '.', '')), '')"
     elif name == "revenue_code":
         text = f"(CASE WHEN regexp_full_match({text}, '[0-9]{{3}}') THEN '0' || {text} ELSE {text} END)"

@@ -16,7 +16,7 @@ import duckdb
 import pyarrow as pa
 
 from calaim_pipeline.catalog import ecm_cs_codes
-from calaim_pipeline.ingest.contract import DIAGNOSIS_COLUMNS
+from calaim_pipeline.ingest.contract import ICD10_COLUMNS
 
 
 def npi_check_digit_ok(npi: str) -> bool:
@@ -78,7 +78,7 @@ def build_lookup_tables(con: duckdb.DuckDBPyConnection, cache_dir: Path | None =
     con.register("_bad_npis", pa.table({"npi": pa.array(bad_npis, pa.string())}))
     con.execute("CREATE OR REPLACE TEMP TABLE bad_npis AS SELECT npi FROM _bad_npis")
 
-    union = " UNION ".join(f"SELECT {col} AS v FROM lines" for col in DIAGNOSIS_COLUMNS)
+    union = " UNION ".join(f"SELECT {col} AS v FROM lines" for col in ICD10_COLUMNS)
     codes = con.execute(f"SELECT DISTINCT v FROM ({union}) WHERE v IS NOT NULL").fetchall()
     billable = billable_icd10cm_codes(cache_dir) if codes else frozenset()  # none: skip the list
     bad_codes = [value for (value,) in codes if value not in billable]

@@ -188,7 +188,8 @@ def _bind(
     if rule.detail:
         try:
             con.execute(
-                f"DESCRIBE SELECT {sql_str(rule.id + ': ')} || ({rule.detail}) FROM judged f"
+                f"DESCRIBE SELECT {sql_str(rule.id + ': ')} || ({sql.render_detail(rule, values)}) "
+                "FROM judged f"
             )
         except duckdb.Error as exc:
             problems.append((rule.id, "detail", f"does not compile: {_duckdb_message(exc)}"))

@@ -13,6 +13,7 @@ The judged relation exposes these columns to the catalog's `when` expressions:
 - claim_fields_disagree, line_number_repeated, duplicate_in_month, pointers_ok, ecm_cs_allowed,
   units_bound
 - submitted_in_other_month, original_not_in_ledger: the ledger rules (submission.ledger)
+- missing_inpatient_fields, admitting_dx_billable: the inpatient 837I admission fields (issue #14)
 - original_dhcs_status: for a replacement or void whose original has no DHCS ICN, `rejected` or
   `awaiting` (ledger.encounter_status); NULL otherwise
 """
@@ -21,12 +22,13 @@ from __future__ import annotations
 
 from datetime import date
 
-from calaim_pipeline.catalog import Rule
+from calaim_pipeline.catalog import Rule, code_lists
 from calaim_pipeline.ingest.contract import (
     ALWAYS_REQUIRED,
     CLAIM_LEVEL_COLUMNS,
     DATE_COLUMNS,
     DIAGNOSIS_COLUMNS,
+    INPATIENT_REQUIRED,
     MODIFIER_COLUMNS,
     REQUIRED_FOR_INSTITUTIONAL,
     REQUIRED_FOR_PROFESSIONAL,
@@ -115,6 +117,13 @@ def _missing_fields_sql(thresholds: Thresholds) -> str:
     return names_where(cases)
 
 
+def _missing_inpatient_sql(thresholds: Thresholds) -> str:
+    """The inpatient admission fields (INPATIENT_REQUIRED) an inpatient 837I claim leaves empty."""
+    inpatient = sql_list(thresholds.inpatient_facility_types.value)
+    scope = f"claim_type = 'I' AND facility_type_code IN ({inpatient})"
+    return names_where([(f"{scope} AND {c} IS NULL", f"'{c}'") for c in INPATIENT_REQUIRED])
+
+
 def _units_bound_sql(thresholds: Thresholds) -> str:
     bounds = dict(thresholds.units_bound.value)
     default = bounds.pop("default")
@@ -180,6 +189,9 @@ SELECT l.*,
   list_filter([{", ".join(MODIFIER_COLUMNS)}], lambda m: m IS NOT NULL) AS modifiers,
   {_missing_fields_sql(thresholds)} AS missing_fields,
   {bad_dx} AS bad_diagnoses,
+  CASE WHEN admitting_diagnosis IS NOT NULL
+    THEN admitting_diagnosis NOT IN (SELECT code FROM bad_diagnosis_codes) END AS admitting_dx_billable,
+  {_missing_inpatient_sql(thresholds)} AS missing_inpatient_fields,
   {npi_ok("billing_npi")} AS billing_npi_ok,
   {npi_ok("rendering_npi")} AS rendering_npi_ok,
   {npi_ok("attending_npi")} AS attending_npi_ok,
@@ -231,7 +243,16 @@ LEFT JOIN ecm_cs e ON e.hcpcs = t.procedure_code AND t.d_from BETWEEN e.d_start 
 
 def render_when(rule: Rule, values: dict[str, str]) -> str:
     """Fill the catalog's {placeholders}; only known names are replaced so regex braces survive."""
-    text = rule.when or "false"
+    return render_text(rule.when or "false", values)
+
+
+def render_detail(rule: Rule, values: dict[str, str]) -> str:
+    """The rule's detail SQL with its {placeholders} filled (as in `when`)."""
+    return render_text(rule.detail or "NULL", values)
+
+
+def render_text(text: str, values: dict[str, str]) -> str:
+    """Replace each known {name} of ``text`` by its value."""
     for key, value in values.items():
         text = text.replace("{" + key + "}", value)
     return text
@@ -246,6 +267,8 @@ def rule_values(
         "month_end": month_end.isoformat(),
         "today": today.isoformat(),
         "valid_pos": sql_list(thresholds.valid_place_of_service.value),
+        "inpatient_types": sql_list(thresholds.inpatient_facility_types.value),
+        **code_lists.sql_values(today),
     }
 
 
@@ -259,7 +282,7 @@ def verdicts_sql(rules: list[Rule], values: dict[str, str]) -> str:
         )
 
     details = [
-        f"CASE WHEN coalesce(({render_when(r, values)}), false) THEN '{r.id}: ' || ({r.detail}) END"
+        f"CASE WHEN coalesce(({render_when(r, values)}), false) THEN '{r.id}: ' || ({render_detail(r, values)}) END"
         for r in rules
         if r.detail
     ]

@@ -176,16 +176,26 @@ LAYOUT: tuple[Segment, ...] = (
         E("CLM05-3", "frequency_code", 1), E("CLM07", "'A'", 1),
         E("CLM08", "'Y'", 1), E("CLM09", "'Y'", 1),
     ), I),
+    # 837I 2300 in TR3 order: DTP*096, DTP*434, DTP*435, CL1 (then CN1, REF, HI for both).
+    Segment("2300", "DTP", "claim", (
+        E("DTP01", "'096'", 3), E("DTP02", "'TM'", 3), E("DTP03", "discharge_hour", 35),
+    ), I, when="has_discharge_hour"),
     Segment("2300", "DTP", "claim", (
         E("DTP01", "'434'", 3), E("DTP02", "'RD8'", 3), E("DTP03", "statement_dates", 35),
     ), I),
     Segment("2300", "DTP", "claim", (
-        E("DTP01", "'435'", 3), E("DTP02", "'D8'", 3), E("DTP03", "admission_date", 35),
+        E("DTP01", "'435'", 3), E("DTP02", "admission_date_format", 3),
+        E("DTP03", "admission_date", 35),
     ), I, when="inpatient"),
     Segment("2300", "CL1", "claim", (
         E("CL101", "admission_type", 1, "S"), E("CL102", "admission_source", 1, "S"),
         E("CL103", "patient_status", 2),
     ), I),
+    # CN1*05: the claim was paid under capitation or sub-capitation (payment_arrangement CAP).
+    Segment("2300", "CN1", "claim", (E("CN101", "'05'", 2),), when="capitated"),
+    Segment("2300", "REF", "claim", (
+        E("REF01", "'G1'", 3), E("REF02", "prior_authorization", 50),
+    ), when="has_prior_authorization"),
     # REF*F8: the payer claim control number of the claim a replacement or void corrects.
     Segment("2300", "REF", "claim", (
         E("REF01", "'F8'", 3), E("REF02", "payer_claim_control_number", 50),
@@ -197,6 +207,9 @@ LAYOUT: tuple[Segment, ...] = (
         )),
     ), P),
     Segment("2300", "HI", "claim", (E("HI01-1", "'ABK'", 3), E("HI01-2", "dx_1", 30)), I),
+    Segment("2300", "HI", "claim", (
+        E("HI01-1", "'ABJ'", 3), E("HI01-2", "admitting_dx", 30),
+    ), I, when="has_admitting_diagnosis"),
     Segment("2300", "HI", "claim", tuple(
         e for n in range(1, 12) for e in (
             E(f"HI{n:02d}-1", "'ABF'", 3, "R" if n == 1 else "S", when=f"dx_{n + 1}"),

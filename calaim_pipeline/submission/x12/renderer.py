@@ -36,11 +36,33 @@ CONSTANTS = {
     "subscriber_is_patient": "18",  # SBR02 "self": no 2000C loop
     "claim_filing_indicator": "MC",  # Medicaid
 }
-ADMISSION_TYPE_UNKNOWN = ADMISSION_SOURCE_UNKNOWN = "9"  # NUBC "information not available"
+# CL1 when the extract leaves a code empty (docs/decisions.md "837I CL1"): NUBC "information not
+# available" for the admission type (inpatient only) and point of origin (every 837I claim); the
+# patient status from the discharge date. Accepted inpatient claims carry all three
+# (INPATIENT_ADMISSION_MISSING), so the defaults serve outpatient claims and hand-built lines.
+ADMISSION_TYPE_UNKNOWN = ADMISSION_SOURCE_UNKNOWN = "9"
 PATIENT_DISCHARGED, PATIENT_STILL_IN = "01", "30"
-# CAS for the line's billed minus paid: CO 45 (charge exceeds fee schedule); a line paid above its
-# charge gets a negative OA 94 (processed in excess of charges), so charge - CAS = SVD paid.
+CAPITATED = "CAP"  # payment_arrangement of a capitated or sub-capitated claim (CN1*05)
+# CAS for the line's billed minus paid: CO 45 (charge exceeds fee schedule); CO 24 (covered by a
+# capitation agreement) on a capitated claim's lines; a line paid above its charge gets a negative
+# OA 94 (processed in excess of charges), so charge - CAS = SVD paid.
 UNDERPAID_ADJUSTMENT, OVERPAID_ADJUSTMENT = ("CO", "45"), ("OA", "94")
+CAPITATION_ADJUSTMENT = ("CO", "24")
+
+
+# An hour as HHMM: the contract's HH gets minutes 00 (DTP*096 TM, DTP*435 DT).
+_HHMM = "CASE WHEN length({hour}) = 2 THEN {hour} || '00' ELSE {hour} END"
+_CAPITATED = f"payment_arrangement = {sql_str(CAPITATED)}"
+
+
+def _adjustment(part: int) -> str:
+    """CAS01 (part 0) or CAS02 (part 1) of a line whose paid amount differs from its charge."""
+    return (
+        f"CASE WHEN billed_amount > paid_amount AND {_CAPITATED} "
+        f"THEN {sql_str(CAPITATION_ADJUSTMENT[part])} "
+        f"WHEN billed_amount > paid_amount THEN {sql_str(UNDERPAID_ADJUSTMENT[part])} "
+        f"ELSE {sql_str(OVERPAID_ADJUSTMENT[part])} END"
+    )
 
 
 def _first_name(prefix: str) -> str:
@@ -81,12 +103,21 @@ VALUES: dict[str, str] = {
     "claim_place_of_service": "claim_pos",
     "frequency_code": "frequency_code",
     "facility_type_code": "facility_type_code",
-    "statement_dates": "x12_d8(claim_from) || '-' || x12_d8(claim_to)",
-    "admission_date": "x12_d8(admission_date)",
-    "admission_type": f"CASE WHEN admission_date IS NOT NULL THEN {sql_str(ADMISSION_TYPE_UNKNOWN)} END",
-    "admission_source": f"CASE WHEN admission_date IS NOT NULL THEN {sql_str(ADMISSION_SOURCE_UNKNOWN)} END",
-    "patient_status": "CASE WHEN admission_date IS NOT NULL AND discharge_date IS NULL "
-    f"THEN {sql_str(PATIENT_STILL_IN)} ELSE {sql_str(PATIENT_DISCHARGED)} END",
+    # The extract's statement period, else the claim's first and last line dates.
+    "statement_dates": "x12_d8(coalesce(statement_from_date, claim_from)) || '-' "
+    "|| x12_d8(coalesce(statement_to_date, claim_to))",
+    "discharge_hour": _HHMM.format(hour="discharge_hour"),
+    "admission_date_format": "CASE WHEN x12_nonempty(admission_hour) THEN 'DT' ELSE 'D8' END",
+    "admission_date": "x12_d8(admission_date) || CASE WHEN x12_nonempty(admission_hour) "
+    f"THEN {_HHMM.format(hour='admission_hour')} ELSE '' END",
+    "admission_type": "CASE WHEN admission_date IS NOT NULL THEN "
+    f"coalesce(nullif(admission_type_code, ''), {sql_str(ADMISSION_TYPE_UNKNOWN)}) END",
+    "admission_source": f"coalesce(nullif(admission_source_code, ''), {sql_str(ADMISSION_SOURCE_UNKNOWN)})",
+    "patient_status": "coalesce(nullif(patient_status_code, ''), "
+    "CASE WHEN admission_date IS NOT NULL AND discharge_date IS NULL "
+    f"THEN {sql_str(PATIENT_STILL_IN)} ELSE {sql_str(PATIENT_DISCHARGED)} END)",
+    "admitting_dx": "upper(trim(replace(admitting_diagnosis, '.', '')))",
+    "prior_authorization": "prior_authorization_number",
     "payer_claim_control_number": "upper(payer_claim_control_number)",
     **{f"dx_{k}": f"dx[{k}]" for k in range(1, 13)},
     "rendering_entity": "r_entity_type",
@@ -115,10 +146,8 @@ VALUES: dict[str, str] = {
     "THEN x12_d8(service_from_date) "
     "ELSE x12_d8(service_from_date) || '-' || x12_d8(service_to_date) END",
     "line_number": "CAST(line_number AS VARCHAR)",
-    "adjustment_group": f"CASE WHEN billed_amount > paid_amount THEN {sql_str(UNDERPAID_ADJUSTMENT[0])} "
-    f"ELSE {sql_str(OVERPAID_ADJUSTMENT[0])} END",
-    "adjustment_reason": f"CASE WHEN billed_amount > paid_amount THEN {sql_str(UNDERPAID_ADJUSTMENT[1])} "
-    f"ELSE {sql_str(OVERPAID_ADJUSTMENT[1])} END",
+    "adjustment_group": _adjustment(0),
+    "adjustment_reason": _adjustment(1),
     "adjustment_amount": "x12_amount(billed_amount - paid_amount)",
     "line_paid_date": "x12_d8(paid_date)",
 }
@@ -126,6 +155,10 @@ _RENDERING_DIFFERS = "x12_nonempty(rendering_npi) AND rendering_npi <> coalesce(
 CONDITIONS: dict[str, str] = {
     "has_billing_taxonomy": "x12_nonempty(b_taxonomy)",
     "inpatient": "admission_date IS NOT NULL",
+    "has_discharge_hour": "admission_date IS NOT NULL AND x12_nonempty(discharge_hour)",
+    "capitated": _CAPITATED,
+    "has_prior_authorization": "x12_nonempty(prior_authorization_number)",
+    "has_admitting_diagnosis": "x12_nonempty(admitting_diagnosis)",
     "is_correction": "frequency_code IN ('7', '8')",
     "has_other_diagnoses": "len(dx) > 1",
     "rendering_differs": _RENDERING_DIFFERS,
