@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from calaim_pipeline import filemodes
+from calaim_pipeline.cli_config import add_config_parser
 from calaim_pipeline.cli_responses import (  # noqa: F401 (`calaim responses ...`)
     add_parsers,
     cmd_responses_ingest,
@@ -395,6 +396,7 @@ def main(argv: list[str] | None = None) -> int:
     doc.set_defaults(func=cmd_rules_doc)
 
     add_parsers(sub)  # calaim responses simulate | ingest | worklist (cli_responses.py)
+    add_config_parser(sub)  # calaim check-config [--production] (cli_config.py)
 
     args = parser.parse_args(argv)
     try:

@@ -14,7 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = PACKAGE_DIR.parent
@@ -30,22 +37,51 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _defaults(data: Any, default_key: str, keys: tuple[str, ...]) -> Any:
+    """Fill each of ``keys`` left out of a registry entry from ``default_key`` (older registries
+    name one id for several elements)."""
+    if isinstance(data, dict) and default_key in data:
+        return {**{k: data[default_key] for k in keys}, **data}
+    return data
+
+
 class Receiver(_Strict):
-    name: str
+    """DHCS as the 837's receiver and destination payer: one key per X12 element
+    (docs/decisions.md "Trading-partner identifiers"); ``id`` fills any of them left out."""
+
+    name: str  # 1000B NM103 and 2010BB NM103
     id: str = Field(min_length=2, max_length=15)
-    isa_qualifier: str = Field(min_length=2, max_length=2)
+    isa_qualifier: str = Field(min_length=2, max_length=2)  # ISA07
+    isa_receiver_id: str = Field(min_length=2, max_length=15)  # ISA08
+    gs_receiver_code: str = Field(min_length=2, max_length=15)  # GS03
+    submitter_receiver_id: str = Field(min_length=2, max_length=80)  # 1000B NM109
+    payer_id: str = Field(min_length=2, max_length=80)  # 2010BB NM109 (destination payer)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill(cls, data: Any) -> Any:
+        keys = ("isa_receiver_id", "gs_receiver_code", "submitter_receiver_id", "payer_id")
+        return _defaults(data, "id", keys)
 
 
 class Plan(_Strict):
     code: str
-    name: str
+    name: str  # 1000A NM103 and 2330B NM103
     counties: list[str] = Field(min_length=1)
-    submitter_id: str = Field(min_length=2, max_length=15)
-    isa_sender_qualifier: str = Field(min_length=2, max_length=2)
-    isa_sender_id: str = Field(min_length=1, max_length=15)
-    gs_sender_code: str = Field(min_length=2, max_length=15)
+    submitter_id: str = Field(min_length=2, max_length=15)  # 1000A NM109 (the ETIN)
+    isa_sender_qualifier: str = Field(min_length=2, max_length=2)  # ISA05
+    isa_sender_id: str = Field(min_length=1, max_length=15)  # ISA06
+    gs_sender_code: str = Field(min_length=2, max_length=15)  # GS02
+    # 2330B NM109 and 2430 SVD01: the plan as the payer that adjudicated the encounter (the TR3
+    # requires the two to be equal). Defaults to submitter_id.
+    payer_id: str = Field(min_length=2, max_length=80)
     contact_name: str
     contact_phone: str = Field(pattern=r"^\d{10}$")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill(cls, data: Any) -> Any:
+        return _defaults(data, "submitter_id", ("payer_id",))
 
     @field_validator("code")
     @classmethod
@@ -193,6 +229,11 @@ def _plans_at(path: Path) -> PlansRegistry:
 @cache
 def _thresholds_at(path: Path) -> Thresholds:
     return _load_yaml(path, Thresholds)
+
+
+def plans_at(path: Path) -> PlansRegistry:
+    """The plans registry of one file (e.g. the bundled one, for the production check)."""
+    return _plans_at(path)
 
 
 def load_plans() -> PlansRegistry:

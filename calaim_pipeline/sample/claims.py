@@ -22,6 +22,7 @@ from .context import (
     MonthCtx,
     iso,
 )
+from .institutional import claim_content, institutional_lines, settle
 from .people import Org, PlanPeople
 from .vocab import (
     BH_ADDON,
@@ -33,19 +34,16 @@ from .vocab import (
     EM_CODES,
     EM_WEIGHTS,
     INPATIENT_DX,
-    INPATIENT_REVS,
-    INPATIENT_ROOM,
     OUTPATIENT_DX,
-    OUTPATIENT_REVS,
     PC_ANCILLARY,
     PC_DX,
     SOCIAL_DX,
     Proc,
-    Rev,
     load_ecm_cs,
 )
 
-# The generator writes exactly the input contract's columns, in its order.
+# The generator writes exactly the input contract's columns, in its order: a row is the claim
+# header, the line and the claim's optional content (institutional.py), appended to every line.
 COL = {name: i for i, name in enumerate(ENCOUNTER_COLUMNS)}
 HEADER_WIDTH = COL["paid_date"] + 1  # header = the claim-level prefix of a row (28 fields)
 # offsets inside a line list (row index - HEADER_WIDTH)
@@ -138,17 +136,6 @@ def _proc_tuple(p: Proc) -> tuple[str, int, int, int, int, tuple[str, ...]]:
     )
 
 
-def _rev_tuple(r: Rev) -> tuple[str, tuple[str, ...], int, int, int, int]:
-    return (
-        r.code,
-        r.procs,
-        r.fee_lo,
-        r.fee_hi - r.fee_lo + 1,
-        r.units_lo,
-        r.units_hi - r.units_lo + 1,
-    )
-
-
 def _dx_pool(codes: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(written without the dot, written with it) for a list of codes."""
     return tuple(c.replace(".", "") for c in codes), codes
@@ -163,9 +150,6 @@ _BH_ALL = tuple(_proc_tuple(p) for p in BH_PRIMARY + BH_ADDON)
 _BH_N_PRIMARY = len(BH_PRIMARY)
 _ECM = tuple(_proc_tuple(p) for p in ECM_CODES)
 _CS = tuple(_proc_tuple(p) for p in CS_CODES)
-_OP_REVS = tuple(_rev_tuple(r) for r in OUTPATIENT_REVS)
-_IP_REVS = tuple(_rev_tuple(r) for r in INPATIENT_REVS)
-_IP_ROOM = _rev_tuple(INPATIENT_ROOM)
 _DX = {
     "PC": _dx_pool(PC_DX),
     "BH": _dx_pool(BH_DX),
@@ -290,7 +274,7 @@ def build_claim(
         dxs = [pool[j] for j in _distinct(rnd, len(pool), n_dx)]
 
     if spec == "OP" or spec == "IP":
-        lines, end = _institutional(spec, rnd, n_lines, start, start_s, paid)
+        lines, end = institutional_lines(spec, rnd, n_lines, start, start_s, paid)
         if spec == "IP":
             head = [
                 "I",
@@ -315,6 +299,7 @@ def build_claim(
     if len(lines) > max_lines:
         del lines[max_lines:]
     received = end + int(rnd() * (paid - end + 1))
+    settle(lines, claim_content(spec, rnd, org.npi, dxs, start, end), rnd)
     claim_id = f"{people.code}-{mc.yyyymm}-{index:08d}"
     header = [people.code, claim_id, *head, *dxs, *_DX_PAD[n_dx], iso(received), iso(paid)]
     return Claim(
@@ -380,56 +365,3 @@ def _professional(spec: str, rnd, n_lines: int, n_dx: int, start_s: str) -> list
             ]
         )
     return lines
-
-
-def _institutional(
-    spec: str, rnd, n_lines: int, start: int, start_s: str, paid_day: int
-) -> tuple[list[list[str]], int]:
-    if spec == "IP":
-        stay = 1 + int(rnd() * 6)
-        if stay > paid_day - 2 - start:
-            stay = paid_day - 2 - start
-        end = start + stay
-        revs = [_IP_ROOM, *(_IP_REVS[j] for j in _distinct(rnd, len(_IP_REVS), n_lines - 1))]
-        proc_share = 0.3
-        end_s = iso(end)
-    else:
-        stay = 0
-        end = start
-        revs = [_OP_REVS[j] for j in _distinct(rnd, len(_OP_REVS), n_lines)]
-        proc_share = 0.7
-        end_s = start_s
-    to_default = start_s if rnd() < 0.5 else ""
-    lines = []
-    for n, rev in enumerate(revs, 1):
-        code, procs, fee_lo, fee_span, u_lo, u_span = rev
-        if rev is _IP_ROOM:
-            units, to_s = stay, end_s
-        else:
-            units = u_lo + int(rnd() * u_span) if u_span > 1 else u_lo
-            to_s = to_default
-        proc = ""
-        if procs and rnd() < proc_share:
-            proc = procs[int(rnd() * len(procs))]
-        billed = (fee_lo + int(rnd() * fee_span)) * units
-        r = rnd()
-        paid = 0 if r < 0.1 else int(billed * (0.45 + r * 0.5))
-        lines.append(
-            [
-                _LINE_NO[n],
-                start_s,
-                to_s,
-                proc,
-                "",
-                "",
-                "",
-                "",
-                code,
-                "",
-                "",
-                _UNITS[units],
-                f"{billed // 100}.{billed % 100:02d}",
-                f"{paid // 100}.{paid % 100:02d}",
-            ]
-        )
-    return lines, end

@@ -504,7 +504,7 @@ DEFECT_KINDS: tuple[DefectKind, ...] = (
     DefectKind(
         "FACILITY_TYPE_INVALID",
         "reject",
-        tuple(_V(v, _set_claim("facility_type_code", v), I_) for v in ("90", "10")),
+        tuple(_V(v, _set_claim("facility_type_code", v), ("OP",)) for v in ("90", "10")),
     ),
     DefectKind(
         "LINE_NUMBER_INVALID",
@@ -549,7 +549,7 @@ DEFECT_KINDS: tuple[DefectKind, ...] = (
         "DATE_IN_FUTURE",
         "reject",
         (
-            _V("service_to", _set_line("service_to_date", "2099-01-01")),
+            _V("service_to", _set_line("service_to_date", "2099-01-01"), P),
             _V("discharge", _set_claim("discharge_date", "2099-01-01"), ("IP",)),
         ),
     ),
@@ -682,15 +682,6 @@ DEFECT_KINDS: tuple[DefectKind, ...] = (
         "PAID_OVER_365_DAYS", "warn", (_V("old_service", _paid_over_365, P, member="dedicated"),)
     ),
 )
-
-KINDS_BY_RULE = {kind.rule: kind for kind in DEFECT_KINDS}
-
-
-def kinds_for(file_format: str) -> tuple[DefectKind, ...]:
-    """The kinds a format can carry (ROW_UNPARSEABLE needs raw CSV text)."""
-    if file_format == "parquet":
-        return tuple(k for k in DEFECT_KINDS if not k.csv_only)
-    return DEFECT_KINDS
 
 
 def dedicated_member(people: PlanPeople, month: MonthCtx, counter: int) -> Dedicated:

@@ -26,16 +26,8 @@ from calaim_pipeline.ingest.contract import ENCOUNTER_COLUMNS, MEMBER_COLUMNS, P
 from .claims import COL, L_BILLED, L_PAID, L_PTR, Claim, money
 from .claims import build_claim as _build_claim
 from .context import MonthCtx, iso, stable_int
-from .defects import (
-    KINDS_BY_RULE,
-    DefectKind,
-    Env,
-    Variant,
-    dedicated_member,
-    kinds_for,
-    off_roster_cin,
-    outcome_for,
-)
+from .defects import DefectKind, Env, Variant, dedicated_member, off_roster_cin, outcome_for
+from .defects_content import KINDS_BY_RULE, kinds_for
 from .incidents import Incident, check_incidents
 from .parallel import PARALLEL_MIN_LINES, CleanFeed, make_executor, roster_texts, worker_count
 from .people import EARLIEST_SERVICE, Dedicated, PlanPeople

@@ -15,7 +15,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .defects import KINDS_BY_RULE, DefectKind, Variant
+from .defects import DefectKind, Variant
+from .defects_content import KINDS_BY_RULE
 
 
 @dataclass(frozen=True)

@@ -68,7 +68,11 @@ def envelope_values(
         "isa_sender_qualifier": plan.isa_sender_qualifier,
         "isa_sender_id": _envelope_id(plan.isa_sender_id, "isa_sender_id", 15),
         "isa_receiver_qualifier": receiver.isa_qualifier,
-        "isa_receiver_id": _envelope_id(receiver.id, "receiver id", 15),
+        "isa_receiver_id": _envelope_id(receiver.isa_receiver_id, "receiver isa_receiver_id", 15),
+        "gs_receiver": _envelope_id(receiver.gs_receiver_code, "receiver gs_receiver_code", 15),
+        "receiver_id": _envelope_id(
+            receiver.submitter_receiver_id, "receiver submitter_receiver_id", 80
+        ),
         "gs_sender": _envelope_id(plan.gs_sender_code, "gs_sender_code", 15),
         "submitter_id": _envelope_id(plan.submitter_id, "submitter_id", 80),
         "created_yymmdd": created.strftime("%y%m%d"),

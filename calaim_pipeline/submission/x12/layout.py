@@ -94,7 +94,7 @@ LAYOUT: tuple[Segment, ...] = (
         E("ISA15", "usage", 1), E("ISA16", "':'", 1),
     )),
     Segment("GS_LOOP", "GS", "file", (
-        E("GS01", "'HC'", 2), E("GS02", "gs_sender", 15), E("GS03", "isa_receiver_id", 15),
+        E("GS01", "'HC'", 2), E("GS02", "gs_sender", 15), E("GS03", "gs_receiver", 15),
         E("GS04", "created_ccyymmdd", 8), E("GS05", "created_hhmm", 4), E("GS06", "gs06", 9),
         E("GS07", "'X'", 2), E("GS08", "guide", 12),
     )),
@@ -116,7 +116,7 @@ LAYOUT: tuple[Segment, ...] = (
     )),
     Segment("1000B", "NM1", "set", (
         E("NM101", "'40'", 3), E("NM102", "'2'", 1), E("NM103", "receiver_name", 60),
-        E("NM108", "'46'", 2), E("NM109", "isa_receiver_id", 80),
+        E("NM108", "'46'", 2), E("NM109", "receiver_id", 80),
     )),
     # --- 2000A billing provider (SQL, on the first claim of each billing provider's run) ---
     Segment("2000A", "HL", "billing", (

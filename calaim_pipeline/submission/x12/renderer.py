@@ -260,9 +260,9 @@ def _constants(plan: Plan, receiver: Receiver) -> dict[str, str]:
     return {
         **CONSTANTS,
         "plan_name": text.clean_text(plan.name, 60),
-        "plan_payer_id": plan.submitter_id,  # the plan's id is its submitter id (plans.yaml)
+        "plan_payer_id": plan.payer_id.upper(),  # 2330B NM109 / SVD01 (plans.yaml payer_id)
         "receiver_name": text.clean_text(receiver.name, 60),
-        "receiver_payer_id": receiver.id.upper(),
+        "receiver_payer_id": receiver.payer_id.upper(),  # 2010BB NM109 (receiver.payer_id)
     }
 
 
