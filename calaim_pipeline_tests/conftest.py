@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -46,3 +46,33 @@ def run_partition(
     return job.execute_in_process(
         partition_key=plan_month_key(plan, month), instance=instance, raise_on_error=raise_on_error
     )
+
+
+SAMPLE_MONTHS = ("2026-07", "2026-08", "2026-09")
+SAMPLE_SIZES = {"CHG": 700, "HPSM": 900}
+
+
+@pytest.fixture(scope="session")
+def sample_built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DataPaths, Any]]:
+    """Generated sample data (2 plans x 3 months, both claim types, ECM/CS, inpatient and
+    outpatient stays, capitated and FFS providers, prior authorizations, replacements and voids)
+    run through the real plan-month job, oldest month first, on a real instance. Session-wide:
+    test_submission.py and test_x12_content.py read the same files."""
+    import dagster as dg
+
+    from calaim_pipeline.sample import generate_sample
+
+    root = tmp_path_factory.mktemp("submission") / "data"
+    root.mkdir()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CALAIM_DATA_DIR", str(root))
+        generate_sample(
+            root, plan_lines=SAMPLE_SIZES, months=SAMPLE_MONTHS, defect_rate=0.03, seed=5
+        )
+        home = root.parent / "home"
+        home.mkdir()
+        with dg.instance_for_test(temp_dir=str(home)) as instance:
+            for month in SAMPLE_MONTHS:
+                for plan in SAMPLE_SIZES:
+                    assert run_partition(instance, plan, month).success, f"{plan} {month}"
+            yield DataPaths(root), instance

@@ -16,34 +16,15 @@ import pytest
 
 from calaim_pipeline import lake
 from calaim_pipeline.catalog import ecm_cs_codes
-from calaim_pipeline.sample import generate_sample
 from calaim_pipeline.settings import DataPaths, load_plans, load_thresholds
 from calaim_pipeline.submission import ledger
 from calaim_pipeline.submission.build import StaleValidationError, build_submission
-from calaim_pipeline_tests.conftest import run_partition
+from calaim_pipeline_tests.conftest import SAMPLE_MONTHS, SAMPLE_SIZES, run_partition
 from calaim_pipeline_tests.drops import claims, landing, write_csv, write_rosters
 from calaim_pipeline_tests.x12_support import parse_837, pyx12_validate
 
-MONTHS = ("2026-07", "2026-08", "2026-09")
-SIZES = {"CHG": 700, "HPSM": 900}
-
-
-@pytest.fixture(scope="module")
-def sample_built(tmp_path_factory):
-    """Generated sample data (2 plans x 3 months, both claim types, ECM/CS, replacements and
-    voids) run through the real plan-month job, oldest month first, on a real instance."""
-    root = tmp_path_factory.mktemp("submission") / "data"
-    root.mkdir()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("CALAIM_DATA_DIR", str(root))
-        generate_sample(root, plan_lines=SIZES, months=MONTHS, defect_rate=0.03, seed=5)
-        home = root.parent / "home"
-        home.mkdir()
-        with dg.instance_for_test(temp_dir=str(home)) as instance:
-            for month in MONTHS:
-                for plan in SIZES:
-                    assert run_partition(instance, plan, month).success, f"{plan} {month}"
-            yield DataPaths(root), instance
+# The sample every test here reads (conftest.sample_built, shared with test_x12_content.py).
+MONTHS, SIZES = SAMPLE_MONTHS, SAMPLE_SIZES
 
 
 def _sample_files(paths: DataPaths) -> list[Path]:

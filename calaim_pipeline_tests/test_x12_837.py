@@ -42,6 +42,7 @@ from calaim_pipeline.submission.x12.envelope import CLAIMS_PER_TRANSACTION_SET
 from calaim_pipeline.submission.x12.renderer import write_837
 from calaim_pipeline.validation.lookups import npi_check_digit_ok
 from calaim_pipeline_tests.x12_claims import Claim, Member, Provider, ServiceLine
+from calaim_pipeline_tests.x12_content_strategy import random_content
 from calaim_pipeline_tests.x12_lake import encounter_type, render
 from calaim_pipeline_tests.x12_support import (
     assert_pyx12_accepts,
@@ -514,6 +515,9 @@ def _random_claim(draw: st.DrawFn, transaction: str, index: int) -> Claim:
         lines.append(line)
     facility = draw(st.sampled_from(("11", "13", "18", "71", "85")))
     inpatient = transaction == "837I" and facility in ("11", "18")
+    content = draw(random_content(transaction, inpatient, lines))  # issue #14's situational data
+    if content["payment_arrangement"] == "CAP":  # capitated: $0 paid, the charge under CARC 24
+        lines = [replace(line, paid_amount=Decimal("0.00")) for line in lines]
     return Claim(
         claim_id=f"R{index}-" + draw(st.from_regex(r"[A-Z0-9]{1,20}", fullmatch=True)),
         frequency_code=frequency,
@@ -529,6 +533,7 @@ def _random_claim(draw: st.DrawFn, transaction: str, index: int) -> Claim:
         discharge_date=draw(st.sampled_from((None, date(2026, 9, 22)))) if inpatient else None,
         diagnoses=diagnoses,
         lines=tuple(lines),
+        content=content,
     )
 
 
