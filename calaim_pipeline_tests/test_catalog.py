@@ -91,7 +91,7 @@ def test_a_bad_detail_or_a_when_that_is_no_condition_is_named(tmp_path: Path) ->
         (
             "    stage: claim\n",
             "    stage: claim\n    when: 'true'\n",
-            "rules.40(CLAIM_HAS_REJECTED_LINE): line and ledger rules need 'when'; "
+            "rules.49(CLAIM_HAS_REJECTED_LINE): line and ledger rules need 'when'; "
             "other stages must not have it",
         ),
         (
@@ -113,7 +113,7 @@ def test_a_bad_detail_or_a_when_that_is_no_condition_is_named(tmp_path: Path) ->
         (
             "also: UNITS_INVALID",
             "also: UNITS_INVALD",
-            "rules.40(CLAIM_HAS_REJECTED_LINE).examples.fail.0.also: "
+            "rules.49(CLAIM_HAS_REJECTED_LINE).examples.fail.0.also: "
             "not rule ids of this catalog: UNITS_INVALD",
         ),
         (
