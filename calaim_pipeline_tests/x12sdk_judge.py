@@ -107,7 +107,8 @@ def _loader(parser: Any, judged: Judged | None) -> Callable[[], bool]:
                 known = _known(judged.transaction, error)
                 if known is None:
                     loc = ".".join(str(p) for p in error["loc"])
-                    judged.complaints.append(f"{loc}: {error['msg']} ({error['input']!r})")
+                    # where and what, never the value: it may be member data (PHI)
+                    judged.complaints.append(f"{loc}: {error['msg']}")
                 else:
                     judged.known[known] = judged.known.get(known, 0) + 1
         return True
