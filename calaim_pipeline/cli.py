@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from calaim_pipeline import filemodes
-from calaim_pipeline.cli_config import add_config_parser
+from calaim_pipeline.cli_config import add_config_parser, cmd_check_config  # noqa: F401
 from calaim_pipeline.cli_responses import (  # noqa: F401 (`calaim responses ...`)
     add_parsers,
     cmd_responses_ingest,

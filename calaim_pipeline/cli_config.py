@@ -33,4 +33,12 @@ def add_config_parser(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="also refuse the bundled sample's placeholder identifiers (submitter, receiver, payer)",
     )
-    check.set_defaults(func=cmd_check_config)
+    check.set_defaults(func=_via_cli)
+
+
+def _via_cli(args: argparse.Namespace) -> int:
+    """The command as `calaim_pipeline.cli` exports it, looked up when it runs (the CLI's tests
+    replace every `cli.cmd_*` with a recorder)."""
+    from calaim_pipeline import cli
+
+    return cli.cmd_check_config(args)
