@@ -640,6 +640,15 @@ def test_errors_name_the_claim_never_the_member() -> None:
         build_837("837I", [], PLAN, RECEIVER, control(), CREATED)
 
 
+def test_a_repeated_line_number_is_refused_not_written_as_a_repeated_lx() -> None:
+    """LX is a line's position among its claim's line numbers; validation rejects repeats
+    (LINE_NUMBER_DUPLICATE), and the writer refuses them too rather than write LX twice."""
+    good = next(c for c in professional_claims() if len(c.lines) > 1)
+    repeated = replace(good, lines=tuple(replace(line, line_number=1) for line in good.lines))
+    with pytest.raises(SubmissionDataError, match="line_number repeats within the claim"):
+        build_837("837P", [repeated], PLAN, RECEIVER, control(), CREATED)
+
+
 def test_text_is_reduced_to_the_basic_character_set() -> None:
     odd = member(last_name="Peña*O'Brien~", first_name="José:Luis^", address_line_1="12  Calle   Ñ")
     claims = [replace(professional_claims()[0], member=odd)]

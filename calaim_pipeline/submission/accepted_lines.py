@@ -150,11 +150,15 @@ def with_rosters_sql(
         if not (alias in ("b", "r") and c == "taxonomy")
     )
     return f"""
-WITH m0 AS (
-  SELECT member_cin, {", ".join(MEMBER_FIELDS)}, TRY_CAST(birth_date AS DATE) AS birth_date
-  FROM {_source(members)} WHERE member_cin IS NOT NULL
+WITH mk AS (
+  SELECT filename, file_row_number FROM {_source(members)} WHERE member_cin IS NOT NULL
   QUALIFY row_number() OVER (PARTITION BY member_cin
     ORDER BY TRY_CAST(enrollment_start AS DATE) DESC NULLS LAST, filename, file_row_number) = 1
+),
+m0 AS (
+  SELECT member_cin, {", ".join(MEMBER_FIELDS)}, TRY_CAST(birth_date AS DATE) AS birth_date
+  FROM {_source(members)} s
+  SEMI JOIN mk ON mk.filename = s.filename AND mk.file_row_number = s.file_row_number
 ),
 m AS (SELECT {member_select} FROM m0 s {member_joins}),
 p0 AS (

@@ -95,6 +95,8 @@ def claim_checks(transaction: str) -> list[tuple[str, str]]:
     f8_len = layout.max_len(t, "REF", "2300", "REF02", "F8")
     found = [
         (f"claim_lines > {MAX_LINES_PER_CLAIM[t]}", f"lines exceed the {t} limit of loop 2400"),
+        # LX is a line's position among the claim's line numbers: they must not repeat.
+        ("claim_distinct_line_numbers <> claim_lines", "line_number repeats within the claim"),
         ("coalesce(frequency_code, '') NOT IN ('1', '7', '8')", "frequency_code is not 1, 7 or 8"),
         *_when(
             "frequency_code IN ('7', '8')",

@@ -192,34 +192,76 @@ def _value_sql(name: str, max_len: int, constants: dict[str, str]) -> str:
     return re.sub(r"\{c:(\w+)\}", lambda m: sql_str(constants[m.group(1)]), sql)
 
 
-def _segment_sql(segment: layout.Segment, constants: dict[str, str]) -> str:
-    positions: dict[int, dict[int, str]] = {}
+@dataclass(frozen=True)
+class _Piece:
+    """A part of a segment's text: a literal known when the SQL is compiled, or an expression."""
+
+    text: str
+    literal: bool
+
+    def sql(self) -> str:
+        return sql_str(self.text) if self.literal else self.text
+
+
+def _concat(pieces: list[_Piece]) -> _Piece:
+    """Adjacent literals joined at compile time: DuckDB then copies one constant, not many."""
+    merged: list[_Piece] = []
+    for piece in pieces:
+        if piece.literal and not piece.text:
+            continue
+        if merged and piece.literal and merged[-1].literal:
+            merged[-1] = _Piece(merged[-1].text + piece.text, True)
+        else:
+            merged.append(piece)
+    if not merged:
+        return _Piece("", True)
+    if len(merged) == 1:
+        return merged[0]
+    return _Piece("concat(" + ", ".join(p.sql() for p in merged) + ")", False)
+
+
+def _joined(pieces: list[_Piece], separator: str) -> _Piece:
+    """Elements (or composite parts) joined by ``separator``, trailing empty ones dropped."""
+    if all(p.literal for p in pieces):
+        return _Piece(separator.join(p.text for p in pieces).rstrip(separator), True)
+    body = _concat(
+        [q for n, p in enumerate(pieces) for q in ([_Piece(separator, True)] if n else []) + [p]]
+    )
+    if pieces[-1].literal and pieces[-1].text:
+        return body  # ends in a non-empty literal: nothing to trim
+    return _Piece(f"rtrim({body.sql()}, {sql_str(separator)})", False)
+
+
+def _element(e: layout.Element, constants: dict[str, str]) -> _Piece:
+    if e.literal is not None:
+        value = _Piece(e.literal, True)
+    elif e.value in constants:
+        value = _Piece(constants[e.value], True)
+    else:
+        value = _Piece(f"coalesce({_value_sql(e.value, e.max_len, constants)}, '')", False)
+    if e.when is None:
+        return value
+    condition = f"x12_nonempty({_value_sql(e.when, e.max_len, constants)})"
+    return _Piece(f"CASE WHEN {condition} THEN {value.sql()} ELSE '' END", False)
+
+
+def _segment_sql(segment: layout.Segment, constants: dict[str, str]) -> _Piece:
+    """One segment's text (``SEG*e1*e2~`` and a newline), as compile-time literal where it can be."""
+    positions: dict[int, list[layout.Element]] = {}
     for e in segment.elements:
-        if e.literal is not None:
-            value = sql_str(e.literal)
-        else:
-            value = f"coalesce({_value_sql(e.value, e.max_len, constants)}, '')"
-        if e.when is not None:
-            value = f"CASE WHEN x12_nonempty({_value_sql(e.when, e.max_len, constants)}) THEN {value} ELSE '' END"
-        positions.setdefault(e.position, {})[e.part or 1] = value
-    elements = []
+        positions.setdefault(e.position, []).append(e)
+    elements = [_Piece(segment.seg_id, True)]
     for position in range(1, max(positions) + 1):
-        parts = positions.get(position, {})
-        if not parts:
-            elements.append("''")
-        elif set(parts) == {1} and all(
-            e.part is None for e in segment.elements if e.position == position
-        ):
-            elements.append(parts[1])
+        found = positions.get(position, [])
+        if not found:
+            elements.append(_Piece("", True))
+        elif all(e.part is None for e in found):
+            elements.append(_element(found[-1], constants))
         else:
-            joined = (
-                "concat("
-                + ", ':', ".join(parts.get(n, "''") for n in range(1, max(parts) + 1))
-                + ")"
-            )
-            elements.append(f"rtrim({joined}, ':')")
-    body = f"rtrim(concat({sql_str(segment.seg_id)}, '*', " + ", '*', ".join(elements) + "), '*')"
-    return f"concat({body}, '~', chr(10))"
+            by_part = {e.part or 1: _element(e, constants) for e in found}
+            parts = [by_part.get(n, _Piece("", True)) for n in range(1, max(by_part) + 1)]
+            elements.append(_joined(parts, ":"))
+    return _concat([_joined(elements, "*"), _Piece("~\n", True)])
 
 
 def level_sql(transaction: str, level: str, constants: dict[str, str]) -> tuple[str, str]:
@@ -240,7 +282,8 @@ def level_sql(transaction: str, level: str, constants: dict[str, str]) -> tuple[
         ]
     else:
         chosen = list(layout.segments(transaction, level))  # type: ignore[arg-type]
-    texts, counts = [], []
+    texts: list[_Piece] = []
+    counts: list[str] = []
     for segment in chosen:
         rendered = _segment_sql(segment, constants)
         if segment.when is None:
@@ -248,9 +291,12 @@ def level_sql(transaction: str, level: str, constants: dict[str, str]) -> tuple[
             counts.append("1")
         else:
             condition = CONDITIONS[segment.when]
-            texts.append(f"CASE WHEN {condition} THEN {rendered} ELSE '' END")
+            texts.append(_Piece(f"CASE WHEN {condition} THEN {rendered.sql()} ELSE '' END", False))
             counts.append(f"CASE WHEN {condition} THEN 1 ELSE 0 END")
-    return "concat(" + ", ".join(texts) + ")", " + ".join(counts)
+    text_sql = _concat(texts)
+    return ("concat(" + text_sql.sql() + ")" if text_sql.literal else text_sql.sql()), " + ".join(
+        counts
+    )
 
 
 # --- streaming the file -------------------------------------------------------------------------

@@ -1,15 +1,19 @@
 """The SQL of an 837 body (every ST..SE set) over a plan-month's accepted lines of one claim type,
 as rows of text in file order: the layout's segments compiled by ``renderer.segment_sql``.
 
-One query, set-based, run by DuckDB's own threads under its memory limit:
+One query, set-based, run by DuckDB's own threads under its memory limit. Window functions and
+joins see narrow rows wherever they can (a window or hash join over the lines' ~40 columns costs
+several times one over a handful, measured in docs/benchmark.md):
 
-* line rows: the 2400/2430 segments of each line, with the claim's totals and first place of
-  service as window functions over the claim's lines;
+* claim aggregates (totals, first place of service, dates, the claim's segment count, its sorted
+  line numbers) by one GROUP BY over the lines, and each line's LX as its position in that list;
+* line rows: the 2400/2430 segments of each line;
 * claim rows (a claim's first line joined to the rosters): the 2000A/2000B/2300 segments, with the
-  HL numbering as gaps and islands over the claims in file order (a new 2000A where the billing
-  provider changes or a set starts, a new 2000B where the member changes under it or after 100
-  claims of one member), the ST header at each set's first claim and the previous set's SE (its
-  segment count is a window sum over the set);
+  HL numbering computed over a narrow relation (claim, billing key, member, segment counts) as gaps
+  and islands over the claims in file order (a new 2000A where the billing provider changes or a
+  set starts, a new 2000B where the member changes under it or after 100 claims of one member),
+  the ST header at each set's first claim and the previous set's SE (its segment count is a
+  window sum over the set);
 * one trailer row: the last set's SE.
 
 Sorted by claim and line; each row carries its problem (NULL when fine) and, on claim rows, the
@@ -92,17 +96,24 @@ def body_sql(
     by_seq = "OVER (ORDER BY claim_seq ROWS UNBOUNDED PRECEDING)"
     return f"""
 WITH l AS ({lines}),
+a AS MATERIALIZED (
+  SELECT *, row_number() OVER (ORDER BY claim_id, frequency_code) AS claim_seq
+  FROM (
+    SELECT claim_id, frequency_code,
+      arg_min(coalesce(place_of_service, ''), line_number) AS claim_pos,
+      count(*) AS claim_lines, sum(billed_amount) AS claim_billed, sum(paid_amount) AS claim_paid,
+      min(service_from_date) AS claim_from,
+      max(coalesce(service_to_date, service_from_date)) AS claim_to,
+      sum({line_n}) AS claim_line_segments,
+      list(line_number ORDER BY line_number) AS claim_line_numbers,
+      count(DISTINCT line_number) AS claim_distinct_line_numbers
+    FROM l GROUP BY claim_id, frequency_code
+  )
+),
 w AS MATERIALIZED (
-  SELECT *, row_number() OVER k AS lx,
-    first_value(coalesce(place_of_service, '')) OVER k AS claim_pos,
-    count(*) OVER k AS claim_lines,
-    sum(billed_amount) OVER k AS claim_billed, sum(paid_amount) OVER k AS claim_paid,
-    min(service_from_date) OVER k AS claim_from,
-    max(coalesce(service_to_date, service_from_date)) OVER k AS claim_to,
-    sum({line_n}) OVER k AS claim_line_segments
-  FROM l
-  WINDOW k AS (PARTITION BY claim_id, frequency_code ORDER BY line_number
-    ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
+  SELECT l.*, list_position(a.claim_line_numbers, l.line_number) AS lx,
+    a.* EXCLUDE (claim_id, frequency_code, claim_line_numbers)
+  FROM l JOIN a USING (claim_id, frequency_code)
 ),
 lp AS (
   SELECT *, {_PROCEDURE}, length(replace(dx_presence, '0', '')) AS n_dx, {_POINTERS} AS pointers
@@ -113,24 +124,32 @@ lp AS (
   )
 ),
 ln AS (
-  SELECT 0 AS part, claim_id, frequency_code, lx, {line} AS text, {problem["line"]} AS problem,
+  SELECT 0 AS part, claim_seq, lx, {line} AS text, {problem["line"]} AS problem,
     NULL::DECIMAL(38, 2) AS billed, NULL::DECIMAL(38, 2) AS paid
   FROM lp
 ),
 c0 AS (SELECT * FROM w WHERE lx = 1),
-c1 AS MATERIALIZED ({claims}),
-c2 AS (SELECT *, {dx} AS dx, row_number() OVER (ORDER BY claim_id, frequency_code) AS claim_seq FROM c1),
+c1 AS ({claims}),
+c2 AS MATERIALIZED (
+  SELECT *, {billing_hl_n} + {billing_n} AS billing_segments, {subscriber_n} AS subscriber_segments,
+    {claim_n} + claim_line_segments AS own_segments
+  FROM (SELECT *, {dx} AS dx FROM c1)
+),
 bb AS (
   SELECT *, {billing} AS billing_text, {problem["billing"]} AS billing_problem
-  FROM (SELECT DISTINCT billing_npi, b_taxonomy, {", ".join(_BILLING_COLUMNS)} FROM c1)
+  FROM (SELECT DISTINCT billing_npi, b_taxonomy, {", ".join(_BILLING_COLUMNS)} FROM c2)
+),
+hk AS (
+  SELECT claim_seq, member_cin, coalesce(billing_npi, '') || '|' || coalesce(b_taxonomy, '') AS bkey,
+    billing_segments, subscriber_segments, own_segments
+  FROM c2
 ),
 h1 AS (
   SELECT *, (claim_seq - 1) // {cpts} + 1 AS set_no, (claim_seq - 1) % {cpts} = 0 AS set_start,
-    (claim_seq - 1) % {cpts} = 0 OR (coalesce(billing_npi, '') || '|' || coalesce(b_taxonomy, ''))
-      IS DISTINCT FROM lag(coalesce(billing_npi, '') || '|' || coalesce(b_taxonomy, ''))
-      OVER (ORDER BY claim_seq) AS b_start,
+    (claim_seq - 1) % {cpts} = 0 OR bkey IS DISTINCT FROM lag(bkey) OVER (ORDER BY claim_seq)
+      AS b_start,
     member_cin IS DISTINCT FROM lag(member_cin) OVER (ORDER BY claim_seq) AS member_changed
-  FROM c2
+  FROM hk
 ),
 h2 AS (
   SELECT *, CAST(sum(b_start::INT) {by_seq} AS BIGINT) AS b_run,
@@ -145,8 +164,8 @@ h3 AS (
 h4 AS (
   SELECT *, CAST(sum(b_start::INT + s_start::INT) OVER (PARTITION BY set_no ORDER BY claim_seq
       ROWS UNBOUNDED PRECEDING) AS BIGINT) AS subscriber_hl,
-    (CASE WHEN b_start THEN {billing_hl_n} + {billing_n} ELSE 0 END) + (CASE WHEN s_start THEN {subscriber_n} ELSE 0 END)
-      + {claim_n} + claim_line_segments AS claim_segments
+    (CASE WHEN b_start THEN billing_segments ELSE 0 END)
+      + (CASE WHEN s_start THEN subscriber_segments ELSE 0 END) + own_segments AS claim_segments
   FROM h3
 ),
 h5 AS (
@@ -157,10 +176,12 @@ h5 AS (
   FROM h4
 ),
 h AS MATERIALIZED (
-  SELECT *, lag(set_segments) OVER (ORDER BY claim_seq) AS previous_set_segments FROM h5
+  SELECT claim_seq, set_no, set_start, b_start, s_start, subscriber_hl, billing_hl, parent_hl,
+    set_segments, lag(set_segments) OVER (ORDER BY claim_seq) AS previous_set_segments
+  FROM h5
 ),
 cl AS (
-  SELECT 0 AS part, claim_id, frequency_code, 0 AS lx,
+  SELECT 0 AS part, claim_seq, 0 AS lx,
     (CASE WHEN set_start AND set_no > 1 THEN {trailer.replace("{set}", "set_no - 1").replace("{count}", "previous_set_segments")} ELSE '' END)
     || (CASE WHEN set_start THEN {header.replace("{set}", "set_no")} ELSE '' END)
     || (CASE WHEN b_start THEN {billing_hl} || billing_text ELSE '' END)
@@ -170,18 +191,19 @@ cl AS (
       {problem["rest"]}) AS problem,
     claim_billed AS billed, claim_paid AS paid
   FROM (
-    SELECT h.*, bb.billing_text, bb.billing_problem FROM h
-    JOIN bb ON bb.billing_npi IS NOT DISTINCT FROM h.billing_npi
-      AND bb.b_taxonomy IS NOT DISTINCT FROM h.b_taxonomy
+    SELECT c2.*, h.* EXCLUDE (claim_seq), bb.billing_text, bb.billing_problem
+    FROM c2 JOIN h USING (claim_seq)
+    JOIN bb ON bb.billing_npi IS NOT DISTINCT FROM c2.billing_npi
+      AND bb.b_taxonomy IS NOT DISTINCT FROM c2.b_taxonomy
   )
 ),
 tr AS (
-  SELECT 1 AS part, NULL AS claim_id, NULL AS frequency_code, 0 AS lx,
+  SELECT 1 AS part, NULL AS claim_seq, 0 AS lx,
     {trailer.replace("{set}", "set_no").replace("{count}", "set_segments")} AS text,
     NULL AS problem, NULL::DECIMAL(38, 2) AS billed, NULL::DECIMAL(38, 2) AS paid
   FROM (SELECT set_no, set_segments FROM h ORDER BY claim_seq DESC LIMIT 1)
 )
 SELECT part, lx, text, problem, billed, paid
 FROM (SELECT * FROM cl UNION ALL SELECT * FROM ln UNION ALL SELECT * FROM tr)
-ORDER BY part, claim_id, frequency_code, lx
+ORDER BY part, claim_seq, lx
 """
