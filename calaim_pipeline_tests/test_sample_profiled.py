@@ -161,3 +161,20 @@ def test_the_re_encoding_equals_pythons_codec_byte_for_byte(tmp_path, monkeypatc
         copied = profile_sql.utf8_copy(source, encoding, tmp_path / f"out_{density}.csv")
         expected = data.decode(encoding, "surrogateescape").encode("utf-8", "surrogateescape")
         assert copied.read_bytes() == expected, density
+
+
+def test_only_the_profiled_plans_landing_files_change(tmp_path):
+    """The other plans' files and every truth file (HPSM's too: same lines) are byte for byte
+    those of the contract-shaped sample."""
+
+    def files(root: Path) -> dict[str, bytes]:
+        return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+    kwargs = {"plan_lines": {"CHG": 300, PLAN: 200, "LACARE": 300}, "months": ("2026-08", MONTH)}
+    generate_sample(tmp_path / "contract", shapes={}, **kwargs)
+    generate_sample(tmp_path / "bundled", **kwargs)
+    contract, bundled = files(tmp_path / "contract"), files(tmp_path / "bundled")
+    assert contract.keys() == bundled.keys()
+    changed = sorted(k for k in contract if contract[k] != bundled[k])
+    assert changed == sorted(k for k in contract if k.startswith(f"landing/{PLAN}/"))
+    assert len(changed) == 6  # encounters, members, providers of two months
