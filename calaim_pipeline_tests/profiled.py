@@ -39,3 +39,38 @@ def _quoted(field: str, delimiter: str) -> str:
     if delimiter in field or '"' in field:
         return '"' + field.replace('"', '""') + '"'
     return field
+
+
+def read_roster(path: Path) -> list[dict[str, str]]:
+    """A landing members.csv read the way the pipeline reads it: through its plan's configured
+    ingest profile (dialect and column names; the bundled sample's HPSM is pipe-delimited
+    Windows-1252 with its own names), rows keyed by the contract's column names, values as
+    written, plus `birth_date_iso` (the birth date as the staged data and outputs hold it)."""
+    from datetime import datetime
+
+    from calaim_pipeline.ingest.contract import MEMBER_COLUMNS
+    from calaim_pipeline.ingest.profiles import DATE_FORMATS, profile_for_plan
+
+    active = profile_for_plan(path.parent.parent.name)
+    part = active.table("members") if active is not None else None
+    dialect = (part.dialect or active.profile.dialect) if active is not None else None
+    names = {}
+    for column in MEMBER_COLUMNS:
+        source = part.source(column) if part is not None else None
+        names[column] = source.column if source is not None else column
+    formats = [DATE_FORMATS[f] for f in (part.date_formats if part is not None else [])]
+    rows = []
+    with path.open(newline="", encoding=dialect.encoding if dialect else "utf-8") as handle:
+        reader = csv.DictReader(handle, delimiter=dialect.delimiter if dialect else ",")
+        for raw in reader:
+            row = {column: (raw.get(name) or "") for column, name in names.items()}
+            row["birth_date_iso"] = row["birth_date"]
+            for fmt in formats:
+                try:
+                    parsed = datetime.strptime(row["birth_date"].strip(), fmt)
+                except ValueError:
+                    continue
+                row["birth_date_iso"] = parsed.date().isoformat()
+                break
+            rows.append(row)
+    return rows
