@@ -178,3 +178,28 @@ def test_only_the_profiled_plans_landing_files_change(tmp_path):
     changed = sorted(k for k in contract if contract[k] != bundled[k])
     assert changed == sorted(k for k in contract if k.startswith(f"landing/{PLAN}/"))
     assert len(changed) == 6  # encounters, members, providers of two months
+
+
+def test_an_ascii_only_windows_1252_file_is_staged_without_a_copy(tmp_path):
+    """Claims extracts are mostly codes: a cp1252 file without a byte >= 0x80 is its own UTF-8
+    and is read in place; one with free text gets its UTF-8 copy. Both stage the same rows."""
+    generate_sample(tmp_path, plan_lines={PLAN: 300}, months=(MONTH,), seed=4)
+    path = tmp_path / "landing" / PLAN / MONTH / "encounters.csv"
+    ascii_only = tmp_path / "ascii" / "encounters.csv"
+    ascii_only.parent.mkdir()
+    ascii_only.write_bytes(path.read_bytes().replace("–".encode("cp1252"), b"-"))
+    assert not path.read_bytes().isascii() and ascii_only.read_bytes().isascii()
+    active = profile_for_plan(PLAN)
+    assert active is not None
+    reading = Reading(active, "encounters", PLAN)
+    staged = {}
+    for name, source in (("copied", path), ("in_place", ascii_only)):
+        work = tmp_path / "w" / name
+        work.mkdir(parents=True)
+        con = connect(work)
+        result = stage_file(con, source, 0, work, ALWAYS_REQUIRED, ENCOUNTER_COLUMNS, reading)
+        staged[name] = con.execute(f"SELECT * FROM '{result.staged_path}'").fetchall()
+        con.close()
+        copies = list(work.glob("*.utf8.csv"))
+        assert copies if name == "copied" else not copies, name
+    assert staged["copied"] == staged["in_place"] and staged["copied"]

@@ -91,6 +91,17 @@ def _recode(chunk: bytes, encoding: str) -> bytes:
     return b"".join(pieces)
 
 
+def is_ascii(path: Path) -> bool:
+    """Whether `path` (plain or gzip) holds only ASCII bytes: then it is its own UTF-8 copy.
+    Stops at the first chunk that is not (usually the first: free text is on most pages)."""
+    opener = gzip.open if path.name.endswith(".gz") else open
+    with opener(path, "rb") as source:
+        while chunk := source.read(CHUNK):
+            if not chunk.isascii():
+                return False
+    return True
+
+
 def utf8_copy(path: Path, encoding: str, target: Path) -> Path:
     """`path` (plain or gzip) re-encoded as UTF-8 into `target`, line for line. Bytes the
     encoding does not define are written through unchanged, so DuckDB finds the row not UTF-8
