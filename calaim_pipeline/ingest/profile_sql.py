@@ -131,17 +131,11 @@ def _tidy(parts: str) -> str:
     return f"list_transform({parts}, lambda p: NULLIF(TRIM(p), ''))"
 
 
-def _split(text: str, separator: str) -> str:
-    """A packed value's parts, trimmed (`text` is trimmed already: only a value holding a space
-    can have padded parts, and only those rows pay for trimming each part)."""
-    parts = f"string_split({text}, {sql_str(separator)})"
-    return f"(CASE WHEN contains({text}, ' ') THEN list_transform({parts}, lambda p: TRIM(p)) ELSE {parts} END)"
-
-
 def _part(parts: str, separator: str, position: int, last: int) -> str:
-    """Part `position` of a packed value (`parts`: its trimmed parts, a helper column; empty ->
-    NULL). The last target also takes any surplus parts, joined, so its rule rejects them."""
-    part = f"NULLIF(({parts})[{position}], '')"
+    """Part `position` of a packed value (`parts`: its string_split list, a helper column). The
+    last target also takes any surplus parts, joined, so its rule rejects them; only those rare
+    rows pay for the per-part lambda."""
+    part = f"NULLIF(TRIM(({parts})[{position}]), '')"
     if position < last:
         return part
     rest = f"NULLIF(array_to_string({_tidy(f'({parts})[{last}:]')}, {sql_str(separator)}), '')"
@@ -244,7 +238,7 @@ def map_columns(
     for number, packed in enumerate(part.packed):
         column = ident(packed.column, f"packed.{number}")
         parts = f"_p{number}"
-        helpers[parts] = _split(helpers[column], packed.separator)
+        helpers[parts] = f"string_split({helpers[column]}, {sql_str(packed.separator)})"
         if packed.join is not None:
             expressions[packed.into[0]] = _joined(column, parts, packed.separator, packed.join)
             continue
