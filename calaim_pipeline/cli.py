@@ -302,7 +302,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     print(f"sample data written under {root / 'landing'} in {time.perf_counter() - started:.1f}s")
     for key, value in summary.items():
         story = f" (incident: {value['incident']})" if value.get("incident") else ""
-        print(f"  {key}: {value['lines']:,} lines{story}")
+        shape = f", in ingest profile {value['profile']}'s shape" if value.get("profile") else ""
+        print(f"  {key}: {value['lines']:,} lines{shape}{story}")
     return 0
 
 

@@ -1,149 +1,11 @@
-"""Rewriting a contract-shaped drop into a plan's own shape (pipe-delimited, Windows-1252, US
-dates, its own names and codes, packed diagnoses and modifiers), with the profile that reads it
-back. Values the contract rejects are written so the profile cannot convert them either: the
-same rows must end accepted or rejected, by the same rules, on the same lines."""
+"""Rewriting a contract-shaped CSV line by line into another shape (the Tuva fixture's
+eligibility). The bundled sample's own profiled shape is written by the generator itself
+(calaim_pipeline/sample/profiled.py, through the shipped profile's inverse)."""
 
 from __future__ import annotations
 
 import csv
-import re
-from datetime import date
 from pathlib import Path
-
-from calaim_pipeline.ingest.contract import DATE_COLUMNS, DIAGNOSIS_COLUMNS, MODIFIER_COLUMNS
-
-RENAMED = {
-    "plan_code": "PLAN_ID",
-    "claim_id": "CLAIM_NBR",
-    "claim_type": "CLM_TYPE",
-    "frequency_code": "ADJ_CD",
-    "member_cin": "MEM_ID",
-    "billing_npi": "BILL_PROV_NPI",
-    "procedure_code": "PROC_CD",
-    "line_number": "LINE_NO",
-    "service_from_date": "DOS_FROM",
-    "service_to_date": "DOS_TO",
-    "received_date": "RECV_DT",
-    "paid_date": "PAID_DT",
-    "billed_amount": "BILLED_AMT",
-    "paid_amount": "PAID_AMT",
-    "diagnosis_pointers": "DX_PTRS",
-}
-MEMBERS_RENAMED = {
-    "member_cin": "MEM_ID",
-    "birth_date": "DOB",
-    "gender": "SEX",
-    "enrollment_start": "ELIG_START",
-    "enrollment_end": "ELIG_END",
-}
-PROVIDERS_RENAMED = {"npi": "PROV_NPI", "taxonomy": "TAXONOMY_CD"}
-CLAIM_TYPES = {"P": "PROF", "I": "INST"}
-FREQUENCIES = {"1": "ORIG", "7": "REPL", "8": "VOID"}
-GENDERS = {"F": "FEMALE", "M": "MALE", "U": "UNKNOWN"}
-NOTE = "Café – reviewed"  # an en dash: Windows-1252 has it, Latin-1 does not
-
-PROFILE_YAML = """
-profiles:
-  acme_pipe:
-    description: ACME claims system, pipe-delimited Windows-1252 with US dates
-    dialect: {delimiter: "|", encoding: cp1252}
-    encounters:
-      columns:
-        plan_code: PLAN_ID
-        claim_id: CLAIM_NBR
-        claim_type: CLM_TYPE
-        frequency_code: ADJ_CD
-        member_cin: MEM_ID
-        billing_npi: BILL_PROV_NPI
-        procedure_code: PROC_CD
-        line_number: LINE_NO
-        service_from_date: DOS_FROM
-        service_to_date: DOS_TO
-        received_date: RECV_DT
-        paid_date: PAID_DT
-        billed_amount: BILLED_AMT
-        paid_amount: PAID_AMT
-      packed:
-        - {column: DX_CODES, separator: ";", into: [%(dx)s]}
-        - {column: MODS, separator: ":", into: [%(mods)s]}
-        - {column: DX_PTRS, separator: ":", into: [diagnosis_pointers], join: ","}
-      value_maps:
-        claim_type: {values: {PROF: P, INST: I}}
-        frequency_code: {values: {ORIG: "1", REPL: "7", VOID: "8"}}
-      date_formats: [MM/DD/YYYY]
-      amounts: {currency_symbol: "$", thousands_separator: ","}
-    members:
-      columns: {member_cin: MEM_ID, birth_date: DOB, gender: SEX, enrollment_start: ELIG_START,
-                enrollment_end: ELIG_END}
-      value_maps:
-        gender: {values: {FEMALE: F, MALE: M, UNKNOWN: U}}
-      date_formats: [MM/DD/YYYY]
-    providers:
-      columns: {npi: PROV_NPI, taxonomy: TAXONOMY_CD}
-plans:
-  %(plan)s: acme_pipe
-"""
-
-
-def profile_yaml(plan: str) -> str:
-    return PROFILE_YAML % {
-        "dx": ", ".join(DIAGNOSIS_COLUMNS),
-        "mods": ", ".join(MODIFIER_COLUMNS),
-        "plan": plan,
-    }
-
-
-def _us_date(value: str) -> str:
-    """A valid ISO date as MM/DD/YYYY; anything else so that MM/DD/YYYY cannot read it either."""
-    if not value:
-        return value
-    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-        try:
-            return date.fromisoformat(value).strftime("%m/%d/%Y")
-        except ValueError:
-            return value  # 2026-02-30: no calendar date in any format
-    return value + "*"  # 09/01/2026 in a contract file is an error; keep it one here
-
-
-def _amount(value: str) -> str:
-    if re.fullmatch(r"\d+\.\d{2}", value) and float(value) >= 1000:
-        whole, cents = value.split(".")
-        return f"${int(whole):,}.{cents}"
-    return f"${value}" if value else value
-
-
-def _packed(values: list[str], separator: str) -> str:
-    return separator.join(values).rstrip(separator)
-
-
-def _encounter_row(row: dict[str, str]) -> dict[str, str]:
-    out = {
-        RENAMED.get(k, k): v
-        for k, v in row.items()
-        if k not in (*DIAGNOSIS_COLUMNS, *MODIFIER_COLUMNS)
-    }
-    out["CLM_TYPE"] = CLAIM_TYPES.get(row["claim_type"], row["claim_type"])
-    out["ADJ_CD"] = FREQUENCIES.get(row["frequency_code"], row["frequency_code"])
-    for column in DATE_COLUMNS:
-        out[RENAMED.get(column, column)] = _us_date(row[column])
-    out["BILLED_AMT"], out["PAID_AMT"] = _amount(row["billed_amount"]), _amount(row["paid_amount"])
-    out["DX_CODES"] = _packed([row[c] for c in DIAGNOSIS_COLUMNS], ";")
-    out["MODS"] = _packed([row[c] for c in MODIFIER_COLUMNS], ":")
-    out["DX_PTRS"] = row["diagnosis_pointers"].replace(",", ":")
-    out["NOTE"] = NOTE
-    return out
-
-
-def _member_row(row: dict[str, str]) -> dict[str, str]:
-    out = {MEMBERS_RENAMED.get(k, k): v for k, v in row.items()}
-    out["SEX"] = GENDERS.get(row["gender"], row["gender"])
-    for column in ("birth_date", "enrollment_start", "enrollment_end"):
-        out[MEMBERS_RENAMED[column]] = _us_date(row[column])
-    return out
-
-
-def _provider_row(row: dict[str, str]) -> dict[str, str]:
-    return {PROVIDERS_RENAMED.get(k, k): v for k, v in row.items()}
 
 
 def rewrite_csv(path: Path, convert, delimiter: str = "|", encoding: str = "cp1252") -> None:
@@ -179,9 +41,36 @@ def _quoted(field: str, delimiter: str) -> str:
     return field
 
 
-def rewrite_month(folder: Path) -> None:
-    """Every file of a contract-shaped month folder rewritten in place into the ACME shape."""
-    for path in sorted(folder.glob("encounters*.csv")):
-        rewrite_csv(path, _encounter_row)
-    rewrite_csv(folder / "members.csv", _member_row)
-    rewrite_csv(folder / "providers.csv", _provider_row)
+def read_roster(path: Path) -> list[dict[str, str]]:
+    """A landing members.csv read the way the pipeline reads it: through its plan's configured
+    ingest profile (dialect and column names; the bundled sample's HPSM is pipe-delimited
+    Windows-1252 with its own names), rows keyed by the contract's column names, values as
+    written, plus `birth_date_iso` (the birth date as the staged data and outputs hold it)."""
+    from datetime import datetime
+
+    from calaim_pipeline.ingest.contract import MEMBER_COLUMNS
+    from calaim_pipeline.ingest.profiles import DATE_FORMATS, profile_for_plan
+
+    active = profile_for_plan(path.parent.parent.name)
+    part = active.table("members") if active is not None else None
+    dialect = (part.dialect or active.profile.dialect) if active is not None else None
+    names = {}
+    for column in MEMBER_COLUMNS:
+        source = part.source(column) if part is not None else None
+        names[column] = source.column if source is not None else column
+    formats = [DATE_FORMATS[f] for f in (part.date_formats if part is not None else [])]
+    rows = []
+    with path.open(newline="", encoding=dialect.encoding if dialect else "utf-8") as handle:
+        reader = csv.DictReader(handle, delimiter=dialect.delimiter if dialect else ",")
+        for raw in reader:
+            row = {column: (raw.get(name) or "") for column, name in names.items()}
+            row["birth_date_iso"] = row["birth_date"]
+            for fmt in formats:
+                try:
+                    parsed = datetime.strptime(row["birth_date"].strip(), fmt)
+                except ValueError:
+                    continue
+                row["birth_date_iso"] = parsed.date().isoformat()
+                break
+            rows.append(row)
+    return rows

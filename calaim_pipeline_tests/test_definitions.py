@@ -187,19 +187,19 @@ def test_the_settings_resource_decides_where_a_run_reads_and_writes(
     elsewhere.mkdir()
     monkeypatch.setenv("CALAIM_DATA_DIR", str(elsewhere))
     root = tmp_path / "resource_root"
-    folder = landing(root, "HPSM", "2026-08")
+    folder = landing(root, "LACARE", "2026-08")
     write_rosters(folder)
     write_csv(folder / "encounters.csv", claims(3))
     job = defs().resolve_job_def("plan_month_job")
     settings = PipelineSettings(data_root=str(root), duckdb_memory_limit="500MB", duckdb_threads=1)
     result = job.execute_in_process(
-        partition_key=plan_month_key("HPSM", "2026-08"),
+        partition_key=plan_month_key("LACARE", "2026-08"),
         instance=instance,
         resources={"settings": settings},
         raise_on_error=False,
     )
     assert result.is_node_success("validate_plan_month")  # (the checks' verdict is not the point)
-    record = read_metrics(root / "lake", "HPSM", "2026-08")
+    record = read_metrics(root / "lake", "LACARE", "2026-08")
     assert record is not None and record.rows_read == 6
     assert not (elsewhere / "lake").exists()
     assert settings.duckdb().duckdb_config() == {"memory_limit": "500MB", "threads": 1}

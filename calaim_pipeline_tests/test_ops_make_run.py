@@ -70,6 +70,10 @@ def test_make_run_on_a_fresh_data_root(tmp_path):
     ]
     assert all(re.search(r"  (ok: |warning ).*files built", row) for row in others), others
     assert sum(1 for row in others if "  ok: all checks pass" in row) >= 8
+    # HPSM landed in its claims system's shape: the summary names the profile under each month.
+    lines = out.splitlines()
+    named = [i for i, line in enumerate(lines) if "read through ingest profile hpsm_pipe (" in line]
+    assert len(named) == 4 and all(" HPSM " in f" {lines[i - 1]}" for i in named), named
 
     # It ends with next steps that fit: the failing month, the review, the scorecards, the UI.
     steps = out[out.rindex("Next steps") :]

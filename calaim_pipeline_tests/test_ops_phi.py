@@ -5,7 +5,6 @@ or any other file of the instance, nor in the daemon's own log."""
 
 from __future__ import annotations
 
-import csv
 import re
 import shutil
 import subprocess
@@ -25,6 +24,7 @@ from calaim_pipeline_tests.ops_support import (
     venv_command,
     wait_for,
 )
+from calaim_pipeline_tests.profiled import read_roster
 
 PLANS = {"CHG": 400, "HPSM": 400}
 MONTH = "2026-09"
@@ -39,14 +39,13 @@ def roster_phi(landing: Path) -> dict[str, set[str]]:
     """Every CIN, name and birth date of every roster under landing/, upper-cased."""
     found: dict[str, set[str]] = {"cin": set(), "name": set(), "birth_date": set()}
     for roster in landing.glob("*/*/members.csv"):
-        with roster.open(newline="", encoding="utf-8") as handle:
-            for row in csv.DictReader(handle):
-                found["cin"].add(row["member_cin"].strip().upper())
-                found["birth_date"].add(row["birth_date"].strip())
-                for column in ("first_name", "last_name"):
-                    for part in re.split(r"[^A-Za-z]+", row[column]):
-                        if len(part) >= MIN_NAME_LENGTH:
-                            found["name"].add(part.upper())
+        for row in read_roster(roster):  # through the plan's ingest profile (HPSM's own shape)
+            found["cin"].add(row["member_cin"].strip().upper())
+            found["birth_date"] |= {row["birth_date"].strip(), row["birth_date_iso"].strip()}
+            for column in ("first_name", "last_name"):
+                for part in re.split(r"[^A-Za-z]+", row[column]):
+                    if len(part) >= MIN_NAME_LENGTH:
+                        found["name"].add(part.upper())
     for values in found.values():
         values.discard("")
     return found

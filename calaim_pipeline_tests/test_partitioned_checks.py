@@ -25,20 +25,20 @@ def test_two_plan_months_keep_their_own_check_results(data_root, instance):
     good = landing(data_root.root, "CHG", "2026-09")
     write_rosters(good)
     write_csv(good / "encounters.csv", claims(20))
-    bad = landing(data_root.root, "HPSM", "2026-09")
+    bad = landing(data_root.root, "LACARE", "2026-09")  # (HPSM reads through its profile)
     write_rosters(bad)
     rows = claims(20)
     for row in rows[:10]:
         row["billed_amount"] = "-1"  # 5 claims with a bad line each: 10 of 40 lines rejected
-    rows = [dict(r, plan_code="HPSM") for r in rows]
+    rows = [dict(r, plan_code="LACARE") for r in rows]
     write_csv(bad / "encounters.csv", rows)
 
     assert run_partition(instance, "CHG", "2026-09").success
-    failed_run = run_partition(instance, "HPSM", "2026-09")
+    failed_run = run_partition(instance, "LACARE", "2026-09")
     assert not failed_run.success  # a blocking ERROR check failed
 
     good_record = _latest(instance, "reject_rate", "2026-09|CHG")
-    bad_record = _latest(instance, "reject_rate", "2026-09|HPSM")
+    bad_record = _latest(instance, "reject_rate", "2026-09|LACARE")
     assert good_record.status.value == "SUCCEEDED"
     assert bad_record.status.value == "FAILED"
 
@@ -50,7 +50,7 @@ def test_two_plan_months_keep_their_own_check_results(data_root, instance):
     assert "C00000 @ encounters.csv:2" in top["AMOUNT_INVALID"]["examples"]  # claim @ file:line
     # The WARN checks of the good month stayed green while its neighbour's failed.
     assert _latest(instance, "validity_rate_per_family", "2026-09|CHG").status.value == "SUCCEEDED"
-    assert _latest(instance, "validity_rate_per_family", "2026-09|HPSM").status.value == "FAILED"
+    assert _latest(instance, "validity_rate_per_family", "2026-09|LACARE").status.value == "FAILED"
 
     # No member identifier anywhere in what the instance stored for these runs.
     for run in instance.get_runs():

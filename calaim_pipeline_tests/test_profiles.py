@@ -4,7 +4,6 @@ fail or reject with a message that names the key, the file and column, or the ru
 
 from __future__ import annotations
 
-import shutil
 from datetime import date
 from pathlib import Path
 
@@ -19,7 +18,6 @@ from calaim_pipeline.settings import DataPaths, load_plans, load_thresholds
 from calaim_pipeline.validation.engine import run_plan_month
 from calaim_pipeline_tests import tuva_fixture
 from calaim_pipeline_tests.drops import claims, landing, write_csv, write_rosters
-from calaim_pipeline_tests.profiled import profile_yaml, rewrite_month
 
 PLAN, MONTH = "CHG", "2026-08"
 TODAY = date(2026, 10, 5)
@@ -67,19 +65,26 @@ def _outcome(root: Path, plan: str = PLAN, month: str = MONTH) -> dict[str, set]
 def test_pipe_cp1252_extract_through_its_profile_judges_like_the_contract_shape(
     tmp_path, monkeypatch
 ):
+    """The sample's HPSM in its claims system's shape (pipe-delimited Windows-1252, US dates,
+    its own names and codes, packed diagnoses and modifiers), read through the profile shipped
+    in config/profiles.yaml, judges row for row and rule for rule like the same data in the
+    contract's shape."""
+    own, month = "HPSM", MONTH
     contract_root, profiled_root = tmp_path / "contract", tmp_path / "profiled"
-    generate_sample(contract_root, plan_lines={PLAN: 600}, months=(MONTH,), defect_rate=0.3, seed=5)
-    shutil.copytree(contract_root / "landing", profiled_root / "landing")
-    rewrite_month(profiled_root / "landing" / PLAN / MONTH)
-    assert b"|" in (profiled_root / "landing" / PLAN / MONTH / "members.csv").read_bytes()
-
+    kwargs = {"plan_lines": {own: 600}, "months": (month,), "defect_rate": 0.3, "seed": 5}
     monkeypatch.delenv("CALAIM_CONFIG_DIR", raising=False)
-    plain = _run(contract_root)
-    assert plain.metrics.profile is None and plain.metrics.profile_hash is None
-    monkeypatch.setenv("CALAIM_CONFIG_DIR", str(_config_dir(tmp_path, profile_yaml(PLAN))))
-    mapped = _run(profiled_root)
+    generate_sample(contract_root, shapes={}, **kwargs)
+    generate_sample(profiled_root, **kwargs)  # the bundled config: HPSM through hpsm_pipe
+    folder = profiled_root / "landing" / own / month
+    assert b"|" in (folder / "members.csv").read_bytes()
+    assert "–".encode("cp1252") in (folder / "encounters.csv").read_bytes()
 
-    expected, got = _outcome(contract_root), _outcome(profiled_root)
+    mapped = _run(profiled_root, own, month)
+    monkeypatch.setenv("CALAIM_CONFIG_DIR", str(_config_dir(tmp_path, "plans: {}\n")))
+    plain = _run(contract_root, own, month)
+    assert plain.metrics.profile is None and plain.metrics.profile_hash is None
+
+    expected, got = _outcome(contract_root, own, month), _outcome(profiled_root, own, month)
     assert got["rejected"] == expected["rejected"]
     assert got["accepted"] == expected["accepted"]
     assert got["roster_rejects"] == expected["roster_rejects"]
@@ -89,8 +94,8 @@ def test_pipe_cp1252_extract_through_its_profile_judges_like_the_contract_shape(
     assert {"CLAIM_TYPE_INVALID", "FREQUENCY_CODE_INVALID", "ICD10_NOT_BILLABLE"} <= rules
 
     record = mapped.metrics
-    assert record.profile == "acme_pipe" and len(record.profile_hash or "") == 16
-    assert record.files[0].extra_columns == ["NOTE"] and record.files[0].reconciles
+    assert record.profile == "hpsm_pipe" and len(record.profile_hash or "") == 16
+    assert record.files[0].extra_columns == ["CLM_STATUS_DESC"] and record.files[0].reconciles
     assert record.rows_read == plain.metrics.rows_read
     assert "config/profiles.yaml" in record.rules_fingerprint
 

@@ -72,9 +72,13 @@ def parse_line(raw: bytes) -> list[str]:
 
 @pytest.fixture(scope="module")
 def defect_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
-    """Default months, small plans, half the claims defective, two files per month."""
+    """Default months, small plans, half the claims defective, two files per month, every plan
+    in the contract's shape (this module checks the generator's own output and its truth; the
+    profiled shape of HPSM is checked in test_sample_profiled)."""
     root = tmp_path_factory.mktemp("defects")
-    summary = generate_sample(root, seed=7, plan_lines=SMALL, defect_rate=0.5, files_per_month=2)
+    summary = generate_sample(
+        root, seed=7, plan_lines=SMALL, defect_rate=0.5, files_per_month=2, shapes={}
+    )
     return root, summary
 
 
@@ -171,6 +175,7 @@ def test_truth_rows_point_at_real_lines(defect_run: tuple[Path, dict]) -> None:
 
 def test_parquet_truth_rows(tmp_path: Path) -> None:
     kwargs = {"plan_lines": {"HPSM": 400}, "defect_rate": 0.3, "file_format": "parquet"}
+    kwargs["shapes"] = {}  # the contract's column names (HPSM's own shape: test_sample_profiled)
     generate_sample(tmp_path, months=DEFAULT_MONTHS[:2], **kwargs)
     for month in DEFAULT_MONTHS[:2]:
         table = pq.read_table(tmp_path / "landing" / "HPSM" / month / "encounters.parquet")

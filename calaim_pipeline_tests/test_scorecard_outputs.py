@@ -22,6 +22,7 @@ from calaim_pipeline.sample import generate_sample
 from calaim_pipeline.scorecard import build_all
 from calaim_pipeline.settings import DataPaths
 from calaim_pipeline_tests.conftest import OUTPUT_DIR, run_partition
+from calaim_pipeline_tests.profiled import read_roster
 
 CLEAN_ISH = {"CHG": 400}  # 5% defective claims: passes the 10% reject limit
 BROKEN = {"HPSM": 300}  # 40% defective claims: fails the reject-rate check (blocking)
@@ -141,17 +142,17 @@ def test_scorecard_metrics_equal_what_the_truth_file_implies(built, plan_month):
 def _member_values(root: Path) -> set[str]:
     values = set()
     for path in (root / "landing").glob("*/*/members.csv"):
-        with path.open(newline="", encoding="utf-8") as handle:
-            for row in csv.DictReader(handle):
-                for column in (
-                    "member_cin",
-                    "first_name",
-                    "last_name",
-                    "birth_date",
-                    "address_line_1",
-                ):
-                    if row.get(column):
-                        values.add(row[column])
+        for row in read_roster(path):  # through the plan's ingest profile (HPSM's own shape)
+            for column in (
+                "member_cin",
+                "first_name",
+                "last_name",
+                "birth_date",
+                "birth_date_iso",
+                "address_line_1",
+            ):
+                if row.get(column):
+                    values.add(row[column])
     return values
 
 

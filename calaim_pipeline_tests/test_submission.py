@@ -145,10 +145,8 @@ def test_control_numbers_never_repeat_across_runs(sample_built):
     before = json.loads((folder / "manifest.json").read_text())
     # A corrected extract (its last line dropped) is a new judgement: new files, new numbers.
     extract = next((paths.landing / "HPSM" / "2026-09").glob("encounters*.csv"))
-    extract.write_text(
-        "".join(extract.read_text(encoding="utf-8").splitlines(keepends=True)[:-1]),
-        encoding="utf-8",
-    )
+    # (HPSM's extract is Windows-1252 through its ingest profile: lines as bytes)
+    extract.write_bytes(b"".join(extract.read_bytes().splitlines(keepends=True)[:-1]))
     assert run_partition(instance, "HPSM", "2026-09").success  # rebuild an unsent month
     after = json.loads((folder / "manifest.json").read_text())
     assert after["judgement_id"] != before["judgement_id"]
@@ -348,15 +346,15 @@ def test_blocked_plan_month_builds_no_file_while_another_plan_does(data_root, in
     bad = claims(20)
     for row in bad[:10]:
         row["billed_amount"] = "-1"  # a quarter of the lines rejected: reject_rate fails (ERROR)
-    _drop(data_root.root, "HPSM", "2026-09", bad)
+    _drop(data_root.root, "LACARE", "2026-09", bad)  # (HPSM's drops go through its profile)
 
     assert run_partition(instance, "CHG", "2026-09").success
-    blocked = run_partition(instance, "HPSM", "2026-09")
+    blocked = run_partition(instance, "LACARE", "2026-09")
     assert not blocked.success
 
     assert (data_root.submissions / "CHG" / "2026-09" / "manifest.json").is_file()
-    assert not (data_root.submissions / "HPSM" / "2026-09").exists()
-    assert ledger.month_status(data_root.lake, "HPSM", "2026-09") is None
+    assert not (data_root.submissions / "LACARE" / "2026-09").exists()
+    assert ledger.month_status(data_root.lake, "LACARE", "2026-09") is None
     # Dagster skipped the submission step; the failed blocking check is the recorded reason.
     # The scorecard is still built: a failing month is when compliance needs it most.
     started = {e.step_key for e in blocked.all_events if e.event_type_value == "STEP_START"}

@@ -16,7 +16,10 @@ MONTHS = ("2026-06", "2026-07", "2026-08", "2026-09")
 SIZES = {"CHG": 500, "HPSM": 1200, "LACARE": 3000}
 
 
-def test_every_injected_defect_is_caught_with_its_rule_and_nothing_else(data_root, instance):
+def test_every_injected_defect_is_caught_with_its_rule_and_nothing_else(
+    data_root, instance, monkeypatch
+):
+    monkeypatch.delenv("CALAIM_CONFIG_DIR", raising=False)  # the bundled config and its profile
     # With the bundled sample's incidents (CHG 2026-08 duplicates, CHG 2026-09 ICD-10 categories):
     # the months that warn or fail by design are judged line by line like the others.
     summary = generate_sample(
@@ -40,6 +43,10 @@ def test_every_injected_defect_is_caught_with_its_rule_and_nothing_else(data_roo
             metrics = read_metrics(data_root.lake, plan, month)
             expected = summary[f"{plan}/{month}"]
             assert metrics.rows_read == expected["lines"]
+            # HPSM lands in its claims system's shape and is read through the shipped profile:
+            # the same defects, judged through the mapping, match the same truth file.
+            assert metrics.profile == expected.get("profile")
+            assert metrics.profile == ("hpsm_pipe" if plan == "HPSM" else None)
             assert metrics.rejected == expected["rows_rejected"]
             assert all(f.reconciles for f in metrics.files)
 

@@ -1,18 +1,24 @@
 """Benchmark: one plan-month of N lines through the real job, against DuckDB's own CSV->Parquet copy.
 
 Usage: uv run python scripts/benchmark.py --lines 1000000 5000000 [--keep] [--statewide [N]]
+       [--staging-only]
 
 For each N it generates a fresh data root (seeded sample data, one plan, one month), then measures
 in separate child processes, so each peak RSS is that process's alone:
   1. the floor: DuckDB copying the same encounters CSV to Parquet (read once, write once);
   2. the pipeline: `calaim run` for that plan-month (real Dagster job in-process, real warehouse),
      end to end, with its validation stages (metrics.json timings) and its 837 build (the
-     manifest's build_seconds) reported apart.
+     manifest's build_seconds) reported apart;
+  3. the ingest profile's overhead: the same month rewritten in the bundled sample's profiled
+     shape (hpsm_pipe: pipe-delimited Windows-1252, US dates, its own names and codes, packed
+     diagnoses; calaim_pipeline/sample/profiled.py), and the reader's staging of the encounters
+     file timed with and without the profile, alternately, best of STAGING_REPEAT each.
 With --statewide it also runs 10 plans x N lines (default 1M) for one month through
 `calaim run --plan ALL` (a config folder with 7 synthetic plans beside the 3 bundled ones) and
 reports the wall time and peak RSS. Figures append to bench-output/results.json.
 Targets (issue #13): 837 build <= 1.5x the copy at 5M, end to end <= 6x, RSS <= 2 GB;
-statewide (10M lines over 10 plans) <= 5 minutes on 2 cores.
+statewide (10M lines over 10 plans) <= 5 minutes on 2 cores. Issue #15: staging with a profile
+<= 1.10x staging without at 5M.
 """
 
 from __future__ import annotations
@@ -29,6 +35,27 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parent.parent
 PLAN, MONTH = "LACARE", "2026-09"
 STATEWIDE_PLANS = 10
+PROFILE = "hpsm_pipe"  # the bundled sample's profiled shape (config/profiles.yaml)
+STAGING_REPEAT = 2
+
+STAGE_SCRIPT = """
+import json, sys, time
+from pathlib import Path
+from calaim_pipeline.ingest.contract import ALWAYS_REQUIRED
+from calaim_pipeline.ingest.profile_sql import Reading
+from calaim_pipeline.ingest.profiles import profile_for_plan
+from calaim_pipeline.ingest.reader import stage_file
+from calaim_pipeline.validation.engine import connect
+path, work, plan = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+active = profile_for_plan("HPSM") if sys.argv[4] == "profiled" else None
+reading = Reading(active, "encounters", plan) if active is not None else None
+work.mkdir(parents=True)
+con = connect(work)
+started, cpu = time.perf_counter(), time.process_time()
+staged = stage_file(con, path, 0, work, ALWAYS_REQUIRED, reading=reading)
+print(json.dumps({"s": time.perf_counter() - started, "cpu_s": time.process_time() - cpu,
+                  "rows": staged.records + len(staged.unparseable)}))
+"""
 
 COPY_SCRIPT = """
 import duckdb, sys
@@ -55,7 +82,48 @@ def measure(command: list[str], env: dict[str, str]) -> tuple[float, float, int]
     return wall, usage.ru_maxrss / 1024 / 1024, code
 
 
-def run_one(lines: int, root: Path, keep: bool) -> dict:
+def measure_staging(root: Path, env: dict[str, str]) -> dict:
+    """Staging the month's encounters with and without the ingest profile (same lines, same
+    defects), alternately in fresh child processes, best of STAGING_REPEAT each."""
+    from calaim_pipeline.ingest.profiles import profile_for_plan
+    from calaim_pipeline.sample.profiled import reshape_month
+
+    plain = root / "landing" / PLAN / MONTH
+    own = root / "profiled" / PLAN / MONTH
+    shutil.copytree(plain, own)
+    active = profile_for_plan("HPSM")  # the bundled config (CALAIM_CONFIG_DIR is dropped)
+    assert active is not None and active.name == PROFILE, "the bundled profile is missing"
+    started = time.perf_counter()
+    reshape_month(own, active)
+    reshape_s = time.perf_counter() - started
+    child_env = {k: v for k, v in env.items() if k != "CALAIM_CONFIG_DIR"}
+    best: dict[str, dict] = {}
+    for attempt in range(STAGING_REPEAT):
+        for shape, folder in (("plain", plain), ("profiled", own)):
+            (path,) = sorted(folder.glob("encounters*.csv"))
+            work = root / "staging" / f"{shape}_{attempt}"
+            out = subprocess.run(
+                [sys.executable, "-c", STAGE_SCRIPT, str(path), str(work), PLAN, shape],
+                env=child_env, check=True, capture_output=True, text=True,
+            )  # fmt: skip
+            shutil.rmtree(work)
+            got = json.loads(out.stdout.strip().splitlines()[-1])
+            if shape not in best or got["s"] < best[shape]["s"]:
+                best[shape] = got
+    assert best["plain"]["rows"] == best["profiled"]["rows"], "the two shapes differ in rows"
+    shutil.rmtree(root / "profiled")
+    return {
+        "profile": PROFILE,
+        "reshape_s": round(reshape_s, 1),
+        "staging_s": round(best["plain"]["s"], 2),
+        "staging_cpu_s": round(best["plain"]["cpu_s"], 2),
+        "staging_profiled_s": round(best["profiled"]["s"], 2),
+        "staging_profiled_cpu_s": round(best["profiled"]["cpu_s"], 2),
+        "profile_ratio": round(best["profiled"]["s"] / best["plain"]["s"], 3),
+    }
+
+
+def run_one(lines: int, root: Path, keep: bool, staging_only: bool = False) -> dict:
     if root.exists():
         shutil.rmtree(root)
     env = {**os.environ, "CALAIM_DATA_DIR": str(root), "DAGSTER_HOME": str(root / "dagster_home")}
@@ -81,6 +149,11 @@ def run_one(lines: int, root: Path, keep: bool) -> dict:
     )
     generate_s = time.perf_counter() - started
     csv_file = next((root / "landing" / PLAN / MONTH).glob("encounters*.csv"))
+    if staging_only:
+        result = {"lines": lines, "generate_s": round(generate_s, 1), **measure_staging(root, env)}
+        if not keep:
+            shutil.rmtree(root)
+        return result
 
     copy_s, copy_gb, code = measure(
         [sys.executable, "-c", COPY_SCRIPT, str(csv_file), str(root / "copy.parquet")], env
@@ -120,6 +193,7 @@ def run_one(lines: int, root: Path, keep: bool) -> dict:
         "submission_s": manifest.get("build_seconds"),
         "submission_lines": manifest.get("lines"),
         "submission_mb": round(sum(f["bytes"] for f in manifest.get("files", [])) / 1e6, 1),
+        **measure_staging(root, env),
     }
     if not keep:
         shutil.rmtree(root)
@@ -193,6 +267,16 @@ def run_statewide(lines: int, root: Path, keep: bool) -> dict:
     return result
 
 
+def _print_staging(r: dict) -> None:
+    print(
+        f"{r['lines']:>11,} staging: {r['staging_s']:.2f} s without a profile, "
+        f"{r['staging_profiled_s']:.2f} s through {r['profile']} "
+        f"(ratio {r['profile_ratio']:.3f}; cpu {r['staging_cpu_s']:.2f} / "
+        f"{r['staging_profiled_cpu_s']:.2f} s; target <= 1.10)",
+        flush=True,
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -208,6 +292,11 @@ def main() -> int:
         default=None,
         help="also run 10 plans x N lines (default 1M) for one month with --plan ALL",
     )
+    parser.add_argument(
+        "--staging-only",
+        action="store_true",
+        help="only the ingest profile's staging overhead (no copy floor, no pipeline run)",
+    )
     args = parser.parse_args()
 
     results = []
@@ -217,8 +306,11 @@ def main() -> int:
     )
     print(header)
     for lines in args.lines:
-        r = run_one(lines, args.root, args.keep)
+        r = run_one(lines, args.root, args.keep, args.staging_only)
         results.append(r)
+        if args.staging_only:
+            _print_staging(r)
+            continue
         print(
             f"{r['lines']:>11,} {r['duckdb_copy_s']:>8.1f} {r['duckdb_copy_peak_rss_gb']:>8.2f} "
             f"{r['validation_s']:>13.1f} {r['submission_s'] or 0:>12.1f} {r['pipeline_s']:>13.1f} "
@@ -232,6 +324,7 @@ def main() -> int:
             f"({r['submission_mb']} MB of 837)",
             flush=True,
         )
+        _print_staging(r)
     if args.statewide:
         s = run_statewide(args.statewide, args.root.parent / "statewide", args.keep)
         results.append(s)

@@ -13,10 +13,12 @@ never the value.
 
 from __future__ import annotations
 
-import codecs
 import gzip
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
+
+import numpy as np
 
 from calaim_pipeline.ingest.profiles import (
     DATE_FORMATS,
@@ -31,16 +33,7 @@ from calaim_pipeline.ingest.profiles import (
 from calaim_pipeline.sqltext import sql_ident, sql_str
 
 CHUNK = 1 << 22
-# Fixed-width forms of the date formats: (shape, position of year, month, day), 1-based.
-DATE_FIXED = {
-    "YYYY-MM-DD": (r"[0-9]{4}-[0-9]{2}-[0-9]{2}", 1, 6, 9),
-    "MM/DD/YYYY": (r"[0-9]{2}/[0-9]{2}/[0-9]{4}", 7, 1, 4),
-    "YYYYMMDD": (r"[0-9]{8}", 1, 5, 7),
-    "MM-DD-YYYY": (r"[0-9]{2}-[0-9]{2}-[0-9]{4}", 7, 1, 4),
-    "MMDDYYYY": (r"[0-9]{8}", 5, 1, 3),
-    "YYYY/MM/DD": (r"[0-9]{4}/[0-9]{2}/[0-9]{2}", 1, 6, 9),
-    "DD/MM/YYYY": (r"[0-9]{2}/[0-9]{2}/[0-9]{4}", 7, 4, 1),
-}
+DENSE = 100  # more than one byte in DENSE non-ASCII: re-encode the whole chunk (measured)
 
 
 class ProfileColumnError(ValueError):
@@ -64,19 +57,59 @@ class Reading:
         return self.part.dialect or self.active.profile.dialect
 
 
-def utf8_copy(path: Path, encoding: str, target: Path) -> Path:
-    """`path` (plain or gzip) re-encoded as UTF-8 into `target`. Bytes the encoding does not
-    define are written through unchanged, so DuckDB finds the row not UTF-8 and keeps it as an
-    unparseable row, as it would in a UTF-8 file."""
+@cache
+def _utf8_bytes(encoding: str) -> list[bytes]:
+    """Per byte of a single-byte encoding, its UTF-8 form; a byte the encoding does not define
+    stays itself (invalid UTF-8, so DuckDB rejects the row as in a UTF-8 file)."""
+    table = []
+    for byte in range(256):
+        try:
+            table.append(bytes([byte]).decode(encoding).encode("utf-8"))
+        except UnicodeDecodeError:
+            table.append(bytes([byte]))
+    return table
+
+
+def _recode(chunk: bytes, encoding: str) -> bytes:
+    """A chunk of a single-byte encoding as UTF-8: only the bytes >= 0x80 change (found with
+    numpy), the ASCII runs between them are copied as they are; a single-byte encoding has no
+    sequence a chunk's end could cut. Several times cheaper than Python's decode + encode of
+    the whole chunk, which cost ~15% of the plain staging, unless most lines hold free text
+    (docs/benchmark.md)."""
+    if chunk.isascii():  # most of an extract: the same bytes in UTF-8
+        return chunk
+    table = _utf8_bytes(encoding)
+    data = np.frombuffer(chunk, np.uint8)
+    high = np.flatnonzero(data >= 0x80)
+    if len(high) * DENSE > len(chunk):  # free text on most lines: decoding it all is cheaper
+        return chunk.decode(encoding, "surrogateescape").encode("utf-8", "surrogateescape")
+    pieces, start = [], 0
+    for position, byte in zip(high.tolist(), data[high].tolist(), strict=True):
+        pieces += (chunk[start:position], table[byte])
+        start = position + 1
+    pieces.append(chunk[start:])
+    return b"".join(pieces)
+
+
+def is_ascii(path: Path) -> bool:
+    """Whether `path` (plain or gzip) holds only ASCII bytes: then it is its own UTF-8 copy.
+    Stops at the first chunk that is not (usually the first: free text is on most pages)."""
     opener = gzip.open if path.name.endswith(".gz") else open
-    decoder = codecs.getincrementaldecoder(encoding)(errors="surrogateescape")
+    with opener(path, "rb") as source:
+        while chunk := source.read(CHUNK):
+            if not chunk.isascii():
+                return False
+    return True
+
+
+def utf8_copy(path: Path, encoding: str, target: Path) -> Path:
+    """`path` (plain or gzip) re-encoded as UTF-8 into `target`, line for line. Bytes the
+    encoding does not define are written through unchanged, so DuckDB finds the row not UTF-8
+    and keeps it as an unparseable row, as it would in a UTF-8 file."""
+    opener = gzip.open if path.name.endswith(".gz") else open
     with opener(path, "rb") as source, open(target, "wb") as out:
         while chunk := source.read(CHUNK):
-            if chunk.isascii():  # most of an extract: the same bytes in UTF-8
-                out.write(chunk)
-                continue
-            out.write(decoder.decode(chunk).encode("utf-8", errors="surrogateescape"))
-        out.write(decoder.decode(b"", final=True).encode("utf-8", errors="surrogateescape"))
+            out.write(_recode(chunk, encoding))
     return target
 
 
@@ -84,8 +117,8 @@ def _raw(ident: str) -> str:
     return f"NULLIF(TRIM(CAST({ident} AS VARCHAR)), '')"
 
 
-def _from_source(source: Source, ident: str) -> str:
-    text = _raw(ident)
+def _from_source(source: Source, text: str) -> str:
+    """A mapped column's text (`text`: its trimmed helper column), its pattern and default."""
     if source.pattern is not None:
         text = f"coalesce(NULLIF(regexp_extract({text}, {sql_str(source.pattern)}, 1), ''), {text})"
     if source.default is not None:
@@ -93,11 +126,35 @@ def _from_source(source: Source, ident: str) -> str:
     return text
 
 
-def _parts(ident: str, separator: str) -> str:
-    return (
-        f"list_transform(string_split({_raw(ident)}, {sql_str(separator)}), "
-        "lambda p: NULLIF(TRIM(p), ''))"
+def _tidy(parts: str) -> str:
+    """A list of raw parts trimmed, empty ones NULL."""
+    return f"list_transform({parts}, lambda p: NULLIF(TRIM(p), ''))"
+
+
+def _part(parts: str, separator: str, position: int, last: int) -> str:
+    """Part `position` of a packed value (`parts`: its string_split list, a helper column). The
+    last target also takes any surplus parts, joined, so its rule rejects them; only those rare
+    rows pay for the per-part lambda."""
+    part = f"NULLIF(TRIM(({parts})[{position}]), '')"
+    if position < last:
+        return part
+    rest = f"NULLIF(array_to_string({_tidy(f'({parts})[{last}:]')}, {sql_str(separator)}), '')"
+    return f"(CASE WHEN len({parts}) > {last} THEN {rest} ELSE {part} END)"
+
+
+def _joined(text: str, parts: str, separator: str, join: str) -> str:
+    """A packed value's parts rejoined with `join`: a plain replace unless a part is empty or
+    padded (then the parts are trimmed and empty ones dropped)."""
+    sep = sql_str(separator)
+    untidy = (
+        f"(contains({text}, {sql_str(separator * 2)}) OR starts_with({text}, {sep}) OR "
+        f"ends_with({text}, {sep}) OR contains({text}, ' '))"
     )
+    tidy = (
+        f"NULLIF(array_to_string(list_filter({_tidy(parts)}, lambda p: p IS NOT NULL), "
+        f"{sql_str(join)}), '')"
+    )
+    return f"(CASE WHEN {untidy} THEN {tidy} ELSE replace({text}, {sep}, {sql_str(join)}) END)"
 
 
 def _value_map(text: str, values: dict[str, str], unmapped: str) -> str:
@@ -107,23 +164,16 @@ def _value_map(text: str, values: dict[str, str], unmapped: str) -> str:
     return f"(CASE {text} {cases} ELSE {other} END)"
 
 
-def _date(text: str, name: str) -> str:
-    """One format: a fixed-width value is rearranged by position (no parsing: the contract's own
-    rule judges the calendar date); anything else goes through strptime (`9/1/2026`)."""
-    fixed = DATE_FIXED.get(name)
-    parsed = f"strftime(try_strptime({text}, {sql_str(DATE_FORMATS[name])}), '%Y-%m-%d')"
-    if fixed is None:
-        return parsed
-    shape, year, month, day = fixed
-    rearranged = (
-        f"substr({text}, {year}, 4) || '-' || substr({text}, {month}, 2) || '-' || "
-        f"substr({text}, {day}, 2)"
-    )
-    return f"(CASE WHEN regexp_full_match({text}, {sql_str(shape)}) THEN {rearranged} ELSE {parsed} END)"
-
-
 def _dates(text: str, formats: list[str]) -> str:
-    return f"coalesce({', '.join(_date(text, f) for f in formats)}, {text})"
+    """The first of the formats that reads the value as a real date, as ISO text; a value none
+    reads is kept as read, so the contract's rule judges it (`02/30/2026` fails DATE_UNPARSEABLE,
+    a contract ISO date passes). Parsed to a DATE and cast back: DuckDB's date formatting is
+    cheaper than strftime or rearranging substrings (measured, docs/benchmark.md)."""
+    parsed = [
+        f"CAST(CAST(try_strptime({text}, {sql_str(DATE_FORMATS[name])}) AS DATE) AS VARCHAR)"
+        for name in formats
+    ]
+    return f"coalesce({', '.join(parsed)}, {text})"
 
 
 def _amounts(text: str, part: TableProfile) -> str:
@@ -146,8 +196,9 @@ class Mapping:
 
     expressions: dict[str, str | None]
     used_sources: frozenset[str]
-    # Helper columns computed once per row before the expressions (a packed field's parts):
-    # name -> SQL over the raw columns (the reader selects them around the raw relation).
+    # Helper columns computed once per row before the expressions (each mapped file column's
+    # trimmed text, each packed field's parts): name -> SQL over the raw columns (the reader
+    # selects them around the raw relation).
     helpers: dict[str, str]
 
 
@@ -156,9 +207,21 @@ def map_columns(
 ) -> Mapping:
     """Each contract column's raw text SQL. `present`: the file's normalised header name ->
     the identifier to read it by. A column the profile names that the file lacks fails here,
-    naming file, column and profile."""
+    naming file, column and profile.
+
+    Each file column the profile reads is trimmed once, into a helper column (`_t<n>`) the
+    expressions refer to (a date reads its text several times per row), and each packed field
+    is split once (`_p<n>`)."""
     part = reading.part
     used: set[str] = set()
+    helpers: dict[str, str] = {}
+    trimmed: dict[str, str] = {}  # normalised file column -> its helper column
+
+    def text(found: str, name: str) -> str:
+        if name not in trimmed:
+            trimmed[name] = f"_t{len(trimmed)}"
+            helpers[trimmed[name]] = _raw(sql_ident(found))
+        return trimmed[name]
 
     def ident(name: str, key: str) -> str:
         found = present.get(name.strip().lower())
@@ -169,27 +232,19 @@ def map_columns(
                 f"[{reading.active.source.name}]"
             )
         used.add(name.strip().lower())
-        return sql_ident(found)
+        return text(found, name.strip().lower())
 
     expressions: dict[str, str | None] = {}
-    helpers: dict[str, str] = {}
     for number, packed in enumerate(part.packed):
-        parts = f"_packed_{number}"
-        helpers[parts] = _parts(ident(packed.column, f"packed.{number}"), packed.separator)
+        column = ident(packed.column, f"packed.{number}")
+        parts = f"_p{number}"
+        helpers[parts] = f"string_split({helpers[column]}, {sql_str(packed.separator)})"
         if packed.join is not None:
-            expressions[packed.into[0]] = (
-                f"NULLIF(array_to_string(list_filter({parts}, lambda p: p IS NOT NULL), "
-                f"{sql_str(packed.join)}), '')"
-            )
+            expressions[packed.into[0]] = _joined(column, parts, packed.separator, packed.join)
             continue
         last = len(packed.into)
         for position, target in enumerate(packed.into, start=1):
-            expressions[target] = (
-                f"(CASE WHEN len({parts}) > {last} THEN array_to_string(({parts})[{last}:], "
-                f"{sql_str(packed.separator)}) ELSE ({parts})[{position}] END)"
-                if position == last
-                else f"({parts})[{position}]"
-            )
+            expressions[target] = _part(parts, packed.separator, position, last)
     for column, value in part.constants.items():
         value = reading.plan if value == PLAN_PLACEHOLDER else value
         expressions[column] = sql_str(value)
@@ -204,15 +259,15 @@ def map_columns(
                 used.add(column)
             expressions[column] = _raw(sql_ident(same)) if same is not None else None
     _, dates, amounts = TABLES[reading.table]
-    for column, text in list(expressions.items()):
-        if text is None:
+    for column, sql in list(expressions.items()):
+        if sql is None:
             continue
         if column in part.value_maps:
             value_map = part.value_maps[column]
-            text = _value_map(text, value_map.values, value_map.unmapped)
+            sql = _value_map(sql, value_map.values, value_map.unmapped)
         if column in dates and part.date_formats:
-            text = _dates(text, part.date_formats)
+            sql = _dates(sql, part.date_formats)
         if column in amounts:
-            text = _amounts(text, part)
-        expressions[column] = text
+            sql = _amounts(sql, part)
+        expressions[column] = sql
     return Mapping(expressions, frozenset(used), helpers)

@@ -21,7 +21,13 @@ import pyarrow.parquet as pq
 
 from calaim_pipeline.ingest.contract import ENCOUNTER_COLUMNS, ICD10_COLUMNS
 from calaim_pipeline.ingest.lines import DuckReject, LineNumberingError, number_records
-from calaim_pipeline.ingest.profile_sql import ProfileColumnError, Reading, map_columns, utf8_copy
+from calaim_pipeline.ingest.profile_sql import (
+    ProfileColumnError,
+    Reading,
+    is_ascii,
+    map_columns,
+    utf8_copy,
+)
 from calaim_pipeline.sqltext import sql_ident, sql_str
 
 
@@ -210,7 +216,7 @@ def stage_csv(
     delimiter, quote, source_path = ",", '"', path
     if reading is not None:
         delimiter, quote = reading.dialect.delimiter, reading.dialect.quote
-        if reading.dialect.encoding != "utf-8":
+        if reading.dialect.encoding != "utf-8" and not is_ascii(path):
             source_path = utf8_copy(
                 path, reading.dialect.encoding, staged_path.with_suffix(".utf8.csv")
             )

@@ -22,6 +22,7 @@ from typing import Any
 
 from calaim_pipeline import filemodes
 from calaim_pipeline.ingest.contract import ENCOUNTER_COLUMNS, MEMBER_COLUMNS, PROVIDER_COLUMNS
+from calaim_pipeline.ingest.profiles import ActiveProfile
 
 from .claims import COL, L_BILLED, L_PAID, L_PTR, Claim, money
 from .claims import build_claim as _build_claim
@@ -31,6 +32,7 @@ from .defects_content import KINDS_BY_RULE, kinds_for
 from .incidents import Incident, check_incidents
 from .parallel import PARALLEL_MIN_LINES, CleanFeed, make_executor, roster_texts, worker_count
 from .people import EARLIEST_SERVICE, Dedicated, PlanPeople
+from .profiled import configured_shapes, reshape_month
 from .vocab import load_plans
 from .writers import EncounterSink, clean_claim_text, csv_field, open_sink
 
@@ -95,6 +97,7 @@ def generate_sample(
     file_format: str = "csv",
     files_per_month: int = 1,
     incidents: Mapping[str, Incident] | None = None,
+    shapes: Mapping[str, ActiveProfile] | None = None,
 ) -> dict[str, Any]:
     """Write a deterministic synthetic extract (landing/) and its expected outcome (truth/).
 
@@ -107,6 +110,9 @@ def generate_sample(
     `incidents` ({"PLAN/YYYY-MM": Incident}, see incidents.py) breaks an extra share of a month's
     claims one way, so the month fails or warns for a realistic reason; its story is in the
     month's stats ("incident").
+
+    `shapes` ({plan: profile}) writes a plan's files in its ingest profile's shape (profiled.py);
+    by default each plan's configured profile (profiles.yaml), so `calaim run` can read them.
     """
     data_root = Path(data_root)
     months = tuple(months)
@@ -120,6 +126,7 @@ def generate_sample(
             raise ValueError(f"unknown plan code {code!r}: not in plans.yaml")
         if int(lines) < 0:
             raise ValueError(f"plan_lines[{code!r}] must be >= 0")
+    shapes = configured_shapes(plan_lines) if shapes is None else shapes
     kinds = kinds_for(file_format)
     summary: dict[str, Any] = {}
     workers = worker_count()
@@ -149,8 +156,12 @@ def generate_sample(
                     incidents.get(f"{code}/{month}"),
                 )
                 stats = job.run()
+                if code in shapes:
+                    reshape_month(job.landing, shapes[code])
                 previous = (mc, stats.claims, job.clean_from)
                 summary[f"{code}/{month}"] = {"plan": code, "month": month, **stats.as_dict()}
+                if code in shapes:
+                    summary[f"{code}/{month}"]["profile"] = shapes[code].name
                 if job.incident is not None:
                     summary[f"{code}/{month}"]["incident"] = job.incident.story
     finally:
