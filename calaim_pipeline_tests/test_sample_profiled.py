@@ -96,13 +96,14 @@ def test_every_contract_column_survives_the_round_trip_through_the_profile(tmp_p
 
 
 def test_a_column_the_profile_does_not_name_passes_through(tmp_path):
-    """A contract column added later (issue 14's optional claim-level columns) or any column the
-    profile does not rename keeps its name and its values in the plan's shape."""
+    """A contract column added later (as issue 14's optional claim-level columns were, before the
+    profile named them) or any column the profile does not rename keeps its name and its values
+    in the plan's shape."""
     generate_sample(tmp_path, plan_lines={PLAN: 60}, months=(MONTH,), seed=2, shapes={})
     folder = tmp_path / "landing" / PLAN / MONTH
     path = folder / "encounters.csv"
     lines = path.read_text(encoding="utf-8").splitlines()
-    added = [lines[0] + ",patient_status_code"]
+    added = [lines[0] + ",a_later_contract_column"]
     added += [f"{line},{number % 7:02d}" for number, line in enumerate(lines[1:])]
     path.write_text("\n".join(added) + "\n", encoding="utf-8")
     active = profile_for_plan(PLAN)
@@ -112,8 +113,8 @@ def test_a_column_the_profile_does_not_name_passes_through(tmp_path):
     text = path.read_bytes().decode("cp1252")
     rows = list(csv.DictReader(io.StringIO(text), delimiter="|"))
     assert len(rows) == len(lines) - 1
-    assert [r["patient_status_code"] for r in rows] == [f"{n % 7:02d}" for n in range(len(rows))]
-    assert list(rows[0])[-2:] == ["patient_status_code", STATUS_COLUMN]
+    assert [r["a_later_contract_column"] for r in rows] == [f"{n % 7:02d}" for n in range(len(rows))]
+    assert list(rows[0])[-2:] == ["a_later_contract_column", STATUS_COLUMN]
     assert {r["CLM_TYPE"] for r in rows} <= {"PROF", "INST"}
 
 
