@@ -113,7 +113,9 @@ def test_a_column_the_profile_does_not_name_passes_through(tmp_path):
     text = path.read_bytes().decode("cp1252")
     rows = list(csv.DictReader(io.StringIO(text), delimiter="|"))
     assert len(rows) == len(lines) - 1
-    assert [r["a_later_contract_column"] for r in rows] == [f"{n % 7:02d}" for n in range(len(rows))]
+    assert [r["a_later_contract_column"] for r in rows] == [
+        f"{n % 7:02d}" for n in range(len(rows))
+    ]
     assert list(rows[0])[-2:] == ["a_later_contract_column", STATUS_COLUMN]
     assert {r["CLM_TYPE"] for r in rows} <= {"PROF", "INST"}
 
