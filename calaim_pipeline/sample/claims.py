@@ -20,6 +20,7 @@ from .context import (
     WINDOW_MIN,
     WINDOW_NEAR,
     MonthCtx,
+    distinct_indexes,
     iso,
 )
 from .institutional import claim_content, institutional_lines, settle
@@ -172,18 +173,6 @@ def dx_text(code: str, dotted: bool) -> str:
     return code if dotted else code.replace(".", "")
 
 
-def _distinct(rnd, n: int, k: int) -> list[int]:
-    """k distinct indexes below n (k <= n); cheaper than random.sample for tiny k."""
-    if k == 1:
-        return [int(rnd() * n)]
-    picked: list[int] = []
-    while len(picked) < k:
-        j = int(rnd() * n)
-        if j not in picked:
-            picked.append(j)
-    return picked
-
-
 @dataclass(slots=True)
 class Claim:
     """A generated claim: the claim-level header and the service lines, as strings."""
@@ -269,9 +258,9 @@ def build_claim(
     if spec == "BH" and rnd() < 0.3:
         social = _DX["SOCIAL"][dotted]
         dxs = [social[int(rnd() * len(social))]]
-        dxs += [pool[j] for j in _distinct(rnd, len(pool), n_dx - 1)] if n_dx > 1 else []
+        dxs += [pool[j] for j in distinct_indexes(rnd, len(pool), n_dx - 1)] if n_dx > 1 else []
     else:
-        dxs = [pool[j] for j in _distinct(rnd, len(pool), n_dx)]
+        dxs = [pool[j] for j in distinct_indexes(rnd, len(pool), n_dx)]
 
     if spec == "OP" or spec == "IP":
         lines, end = institutional_lines(spec, rnd, n_lines, start, start_s, paid)
@@ -315,7 +304,7 @@ def _professional(spec: str, rnd, n_lines: int, n_dx: int, start_s: str) -> list
     if spec == "PC":
         anc = _PC_TELE_ANC if tele else _PC_ANC
         k = n_lines - 1 if n_lines <= len(anc) else len(anc)
-        procs = [_EM[int(rnd() * len(_EM))], *(anc[j] for j in _distinct(rnd, len(anc), k))]
+        procs = [_EM[int(rnd() * len(_EM))], *(anc[j] for j in distinct_indexes(rnd, len(anc), k))]
     elif spec == "BH":
         j0 = int(rnd() * _BH_N_PRIMARY)
         procs = [_BH_ALL[j0]]
@@ -324,9 +313,9 @@ def _professional(spec: str, rnd, n_lines: int, n_dx: int, start_s: str) -> list
             if _BH_ALL[j] not in procs:
                 procs.append(_BH_ALL[j])
     elif spec == "ECM":
-        procs = [_ECM[j] for j in _distinct(rnd, len(_ECM), min(n_lines, len(_ECM)))]
+        procs = [_ECM[j] for j in distinct_indexes(rnd, len(_ECM), min(n_lines, len(_ECM)))]
     else:  # CS
-        procs = [_CS[j] for j in _distinct(rnd, len(_CS), n_lines)]
+        procs = [_CS[j] for j in distinct_indexes(rnd, len(_CS), n_lines)]
     ptrs = _PTRS[n_dx if n_dx < 4 else 4]
     n_ptrs = len(ptrs)
     pc_25 = spec == "PC" and len(procs) > 1 and not tele

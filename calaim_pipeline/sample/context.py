@@ -34,6 +34,20 @@ def stable_int(*parts: object, bits: int = 64) -> int:
 _DATE_CACHE: dict[int, str] = {}
 
 
+def distinct_indexes(rnd, n: int, k: int) -> list[int]:
+    """k distinct indexes below n (k <= n), drawn from ``rnd`` in order; cheaper than
+    random.sample for the tiny k of a claim's codes, and the same draws as it always made (the
+    sample's bytes depend on them)."""
+    if k == 1:
+        return [int(rnd() * n)]
+    picked: list[int] = []
+    while len(picked) < k:
+        j = int(rnd() * n)
+        if j not in picked:
+            picked.append(j)
+    return picked
+
+
 def iso(ordinal: int) -> str:
     """ISO date string for a proleptic Gregorian ordinal (cached: dates repeat a lot)."""
     text = _DATE_CACHE.get(ordinal)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from calaim_pipeline.catalog.code_lists import hcpcs_revenue_ranges
 from calaim_pipeline.ingest.contract import ENCOUNTER_COLUMNS, OPTIONAL_CLAIM_COLUMNS
 
-from .context import iso
+from .context import distinct_indexes, iso
 from .vocab import INPATIENT_REVS, INPATIENT_ROOM, OUTPATIENT_REVS, Rev
 
 CONTENT_WIDTH = len(OPTIONAL_CLAIM_COLUMNS)
@@ -55,15 +55,6 @@ for _r in OUTPATIENT_REVS:  # the vocabulary must let every clean outpatient lin
         raise ValueError(f"sample vocabulary: outpatient revenue code {_r.code} needs HCPCS codes")
 
 
-def _distinct(rnd, n: int, k: int) -> list[int]:
-    picked: list[int] = []
-    while len(picked) < k:
-        j = int(rnd() * n)
-        if j not in picked:
-            picked.append(j)
-    return picked
-
-
 def institutional_lines(
     spec: str, rnd, n_lines: int, start: int, start_s: str, paid_day: int
 ) -> tuple[list[list[str]], int]:
@@ -73,12 +64,12 @@ def institutional_lines(
         if stay > paid_day - 2 - start:
             stay = paid_day - 2 - start
         end = start + stay
-        revs = [_IP_ROOM, *(_IP_REVS[j] for j in _distinct(rnd, len(_IP_REVS), n_lines - 1))]
+        revs = [_IP_ROOM, *(_IP_REVS[j] for j in distinct_indexes(rnd, len(_IP_REVS), n_lines - 1))]
         proc_share = 0.3
         end_s = iso(end)
     else:
         stay, end, end_s, proc_share = 0, start, start_s, 0.7
-        revs = [_OP_REVS[j] for j in _distinct(rnd, len(_OP_REVS), n_lines)]
+        revs = [_OP_REVS[j] for j in distinct_indexes(rnd, len(_OP_REVS), n_lines)]
     to_default = start_s if rnd() < 0.5 else ""
     lines = []
     for n, rev in enumerate(revs, 1):
