@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 
 from . import identifiers as ids
 from .context import coprime_multiplier, stable_int
-from .vocab import (
-    CIN_LETTERS,
+from .vocab import CIN_LETTERS, TAX
+from .vocab_people import (
     COUNTY_PLACES,
     DEFAULT_PLACES,
     FIRST_NAMES_F,
@@ -22,7 +22,6 @@ from .vocab import (
     ORG_WORDS,
     STREET_SUFFIXES,
     STREETS,
-    TAX,
 )
 
 ENROLL_START = "2020-01-01"
