@@ -19,6 +19,7 @@ from calaim_pipeline.cli_responses import (  # noqa: F401 (`calaim responses ...
     cmd_responses_simulate,
     cmd_responses_worklist,
 )
+from calaim_pipeline.cli_storage import add_storage_parsers
 from calaim_pipeline.month_record import MonthRecordError
 from calaim_pipeline.settings import (
     PROJECT_DIR,
@@ -313,10 +314,13 @@ def cmd_sql(args: argparse.Namespace) -> int:
     tables.md marks them; the guides' queries select none)."""
     import duckdb
 
+    from calaim_pipeline.warehouse import attach_object_store
+
     warehouse = data_paths().warehouse
     if not warehouse.is_file():
         raise UsageError(f"no warehouse at {warehouse}: run `calaim run` first")
     con = duckdb.connect(str(warehouse), read_only=True)
+    attach_object_store(con)  # views over an object-storage lake read s3:// (docs/deploy.md)
     try:
         relation = con.sql(args.query)
         if relation is None:
@@ -397,6 +401,7 @@ def main(argv: list[str] | None = None) -> int:
     doc.set_defaults(func=cmd_rules_doc)
 
     add_parsers(sub)  # calaim responses simulate | ingest | worklist (cli_responses.py)
+    add_storage_parsers(sub)  # calaim warehouse (cli_storage.py)
     add_config_parser(sub)  # calaim check-config [--production] (cli_config.py)
 
     args = parser.parse_args(argv)

@@ -23,6 +23,7 @@ import pandas as pd
 
 from calaim_pipeline.lake import WAREHOUSE_TABLES
 from calaim_pipeline.settings import MONTH_PATTERN, PLAN_CODE_PATTERN, data_paths
+from calaim_pipeline.warehouse import attach_object_store
 
 
 class ReportError(ValueError):
@@ -41,6 +42,7 @@ def warehouse_path(path: str | Path | None = None) -> Path:
 def connect(path: str | Path | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
     """A read-only DuckDB connection to the warehouse, closed when the `with` block ends."""
     con = duckdb.connect(str(warehouse_path(path)), read_only=True)
+    attach_object_store(con)
     try:
         yield con
     finally:

@@ -249,6 +249,9 @@ class DataPaths:
     """Every folder under the data root; one setting (CALAIM_DATA_DIR) moves them together."""
 
     root: Path
+    # A step's private copy of an object-storage data root (storage/session.py), thrown away when
+    # the step ends: nothing that only serves readers on this machine is kept there.
+    ephemeral: bool = False
 
     @property
     def landing(self) -> Path:

@@ -26,6 +26,7 @@ import duckdb
 from calaim_pipeline import filemodes
 from calaim_pipeline.lake import WAREHOUSE_TABLES
 from calaim_pipeline.settings import DataPaths
+from calaim_pipeline.storage.object_store import duckdb_filesystem, object_store
 
 LOCK_WAIT_SECONDS = 300.0
 WRITER_JOURNAL = "writers.jsonl"
@@ -36,7 +37,19 @@ class WarehouseBusy(RuntimeError):
 
 
 def lake_glob(paths: DataPaths, table: str) -> str:
+    """Where a view reads its table: the lake's own files, on local disk or on object storage."""
+    store = object_store()
+    if store is not None:
+        return store.url(f"lake/{table}/*/*/data.parquet").replace("'", "''")
     return (paths.lake / table / "*" / "*" / "data.parquet").as_posix().replace("'", "''")
+
+
+def attach_object_store(con: duckdb.DuckDBPyConnection) -> None:
+    """Let ``con`` read ``s3://`` paths of the data root's store (a no-op on local disk); every
+    connection that reads a view over an object-storage lake needs it once."""
+    store = object_store()
+    if store is not None:
+        con.register_filesystem(duckdb_filesystem(store))
 
 
 def view_sql(paths: DataPaths, table: str) -> str:
@@ -88,6 +101,7 @@ def open_warehouse(
     while True:
         try:
             con = duckdb.connect(str(path), read_only=read_only)
+            attach_object_store(con)
             break
         except duckdb.Error as exc:
             if not _is_lock_error(exc) or time.monotonic() > deadline:
@@ -118,6 +132,12 @@ def _current_views(paths: DataPaths) -> dict[str, str]:
 
 
 def _wanted_tables(paths: DataPaths) -> list[str]:
+    store = object_store()
+    if store is not None:
+        present = {
+            o.key.split("/")[1] for o in store.list("lake") if o.key.endswith("/data.parquet")
+        }
+        return [t for t in WAREHOUSE_TABLES if t in present]
     return [t for t in WAREHOUSE_TABLES if any((paths.lake / t).glob("*/*/data.parquet"))]
 
 
@@ -129,7 +149,11 @@ def _derived_views(tables: list[str]) -> dict[str, tuple[str, str]]:
 
 
 def ensure_views(paths: DataPaths) -> list[str]:
-    """Make every lake table a warehouse view; returns the views it had to (re)create."""
+    """Make every lake table a warehouse view; returns the views it had to (re)create. A step's
+    private folder on an object-storage data root keeps no warehouse (it is discarded): report
+    authors' warehouse is refreshed where they read it (`calaim warehouse`)."""
+    if paths.ephemeral:
+        return []
     tables = _wanted_tables(paths)
     wanted = {table: view_sql(paths, table) for table in tables}
     current = _current_views(paths)

@@ -235,6 +235,11 @@ class Postgres:
     database: str = "dagster"
 
     @property
+    def dsn(self) -> str:
+        """A libpq URL of the server (CALAIM_LOCK_DSN: the cross-machine plan locks)."""
+        return f"postgresql://{self.user}:{self.password}@{LOOPBACK}:{self.port}/{self.database}"
+
+    @property
     def env(self) -> dict[str, str]:
         """The variables deploy/dagster.yaml reads."""
         return {

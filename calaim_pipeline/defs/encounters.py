@@ -10,6 +10,7 @@ from calaim_pipeline.ingest.landing import LandingError, find_drop
 from calaim_pipeline.ingest.reader import ExtractFileError
 from calaim_pipeline.plan_month_checks import PLAN_MONTH_CHECKS, CheckOutcome, evaluate_and_record
 from calaim_pipeline.settings import ConfigError
+from calaim_pipeline.storage.session import plan_month_scope, step_paths
 from calaim_pipeline.submission.ledger import SentMonthError
 from calaim_pipeline.validation.contract_schema import ContractViolation
 from calaim_pipeline.validation.engine import run_plan_month
@@ -139,79 +140,85 @@ def check_results(outcomes: list[CheckOutcome]) -> list[dg.AssetCheckResult]:
 )
 def validate_plan_month(context: dg.AssetExecutionContext, settings: PipelineSettings):
     plan, month = plan_and_month(context)
-    paths = settings.paths()
-    # What a killed earlier run left (staging with member data, temp files, a half-built month).
-    recovered = recovery.recover(paths)
-    if recovered.anything:
-        context.log.warning(f"cleaned up after an interrupted run: {recovered.summary()}")
-    try:
-        drop = find_drop(paths, plan, month, settings.plans().codes)
-        context.log.info(f"{plan} {month}: {len(drop.encounter_files)} encounter file(s)")
-        result = run_plan_month(
-            drop,
-            paths,
-            settings.thresholds(),
-            progress=lambda stage: context.log.info(f"{STAGE_LOG_PREFIX}{stage}"),
-            limits=settings.duckdb(),
+    with step_paths(settings.paths(), plan_month_scope(plan, month)) as paths:
+        # What a killed earlier run left (staging with member data, temp files, a half-built month).
+        recovered = recovery.recover(paths)
+        if recovered.anything:
+            context.log.warning(f"cleaned up after an interrupted run: {recovered.summary()}")
+        try:
+            drop = find_drop(paths, plan, month, settings.plans().codes)
+            context.log.info(f"{plan} {month}: {len(drop.encounter_files)} encounter file(s)")
+            result = run_plan_month(
+                drop,
+                paths,
+                settings.thresholds(),
+                progress=lambda stage: context.log.info(f"{STAGE_LOG_PREFIX}{stage}"),
+                limits=settings.duckdb(),
+            )
+        except (
+            LandingError,
+            ExtractFileError,
+            ContractViolation,
+            SentMonthError,
+            ConfigError,
+        ) as exc:
+            # The message names the file, line and column (or the profile file and key); nothing
+            # was published for this partition.
+            raise dg.Failure(description=f"{plan} {month}: {exc}", allow_retries=False) from None
+        m = result.metrics
+        context.log.info(
+            f"{plan} {month}: read {m.rows_read}, accepted {m.accepted}, rejected {m.rejected} "
+            f"in {sum(result.timings.values()):.1f}s"
         )
-    except (LandingError, ExtractFileError, ContractViolation, SentMonthError, ConfigError) as exc:
-        # The message names the file, line and column (or the profile file and key); nothing
-        # was published for this partition.
-        raise dg.Failure(description=f"{plan} {month}: {exc}", allow_retries=False) from None
-    m = result.metrics
-    context.log.info(
-        f"{plan} {month}: read {m.rows_read}, accepted {m.accepted}, rejected {m.rejected} "
-        f"in {sum(result.timings.values()):.1f}s"
-    )
-    # Warehouse views are refreshed here, before the checks, so a month whose blocking check fails
-    # is still queryable by reviewers; only its submission (downstream) is held back.
-    recreated = warehouse.ensure_views(paths)
-    if recreated:
-        context.log.info(f"warehouse views (re)created: {', '.join(recreated)}")
-    for file in m.files:
-        if file.extra_columns:
-            context.log.warning(f"{file.file}: ignored extra columns {file.extra_columns}")
-    yield dg.MaterializeResult(
-        asset_key="encounter_lines",
-        metadata={
-            "rows_read": m.rows_read,
-            "accepted": m.accepted,
-            "rejected": m.rejected,
-            "reject_rate": m.reject_rate,
-            "claims_accepted": m.claims_accepted,
-            "files": dg.MetadataValue.json([f.model_dump() for f in m.files]),
-            "rules_version": m.rules_version,
-            # The ingest profile the plan's files were read through (docs/profiles.md).
-            "profile": m.profile or "none (contract shape)",
-            "profile_hash": m.profile_hash or "",
-            "timings_s": dg.MetadataValue.json(result.timings),
-        },
-    )
-    yield dg.MaterializeResult(
-        asset_key="encounter_rejects",
-        metadata={"rows": m.rejected, "unparseable": m.unparseable},
-    )
-    yield dg.MaterializeResult(
-        asset_key="rule_results",
-        metadata={
-            "rules_failing": len(m.rule_counts),
-            "rule_counts": dg.MetadataValue.json(m.rule_counts),
-        },
-    )
-    rosters = m.rosters
-    for roster in ("members", "providers"):
-        r = rosters[roster]
+        # Warehouse views are refreshed here, before the checks, so a month whose blocking check fails
+        # is still queryable by reviewers; only its submission (downstream) is held back.
+        recreated = warehouse.ensure_views(paths)
+        if recreated:
+            context.log.info(f"warehouse views (re)created: {', '.join(recreated)}")
+        for file in m.files:
+            if file.extra_columns:
+                context.log.warning(f"{file.file}: ignored extra columns {file.extra_columns}")
         yield dg.MaterializeResult(
-            asset_key=roster,
-            metadata={"rows": r.kept, "rows_read": r.rows_read, "rejected": r.rejected},
+            asset_key="encounter_lines",
+            metadata={
+                "rows_read": m.rows_read,
+                "accepted": m.accepted,
+                "rejected": m.rejected,
+                "reject_rate": m.reject_rate,
+                "claims_accepted": m.claims_accepted,
+                "files": dg.MetadataValue.json([f.model_dump() for f in m.files]),
+                "rules_version": m.rules_version,
+                # The ingest profile the plan's files were read through (docs/profiles.md).
+                "profile": m.profile or "none (contract shape)",
+                "profile_hash": m.profile_hash or "",
+                "timings_s": dg.MetadataValue.json(result.timings),
+            },
         )
-    yield dg.MaterializeResult(
-        asset_key="roster_rejects",
-        metadata={
-            "rows": sum(r.rejected for r in rosters.values()),
-            "by_file": dg.MetadataValue.json({r.file: r.rule_counts for r in rosters.values()}),
-        },
-    )
+        yield dg.MaterializeResult(
+            asset_key="encounter_rejects",
+            metadata={"rows": m.rejected, "unparseable": m.unparseable},
+        )
+        yield dg.MaterializeResult(
+            asset_key="rule_results",
+            metadata={
+                "rules_failing": len(m.rule_counts),
+                "rule_counts": dg.MetadataValue.json(m.rule_counts),
+            },
+        )
+        rosters = m.rosters
+        for roster in ("members", "providers"):
+            r = rosters[roster]
+            yield dg.MaterializeResult(
+                asset_key=roster,
+                metadata={"rows": r.kept, "rows_read": r.rows_read, "rejected": r.rejected},
+            )
+        yield dg.MaterializeResult(
+            asset_key="roster_rejects",
+            metadata={
+                "rows": sum(r.rejected for r in rosters.values()),
+                "by_file": dg.MetadataValue.json({r.file: r.rule_counts for r in rosters.values()}),
+            },
+        )
 
 
 @dg.multi_asset_check(
@@ -227,7 +234,8 @@ def plan_month_checks(context: dg.AssetCheckExecutionContext, settings: Pipeline
     plan, month = plan_and_month(context)
     # Stored with the judgement they were evaluated on: the gate that build_submission and
     # mark_sent apply, whichever run or button asks for the files (gate.py).
-    outcomes = evaluate_and_record(settings.paths().lake, plan, month, settings.thresholds())
+    with step_paths(settings.paths(), plan_month_scope(plan, month)) as paths:
+        outcomes = evaluate_and_record(paths.lake, plan, month, settings.thresholds())
     if outcomes is None:
         raise dg.Failure(description=f"{plan} {month}: no metrics in the lake; validate it first")
     yield from check_results(outcomes)

@@ -9,7 +9,8 @@ import dagster as dg
 from calaim_pipeline import warehouse
 from calaim_pipeline.responses import ingest
 from calaim_pipeline.responses.checks import ASSET, evaluate, read_answers, response_checks
-from calaim_pipeline.settings import data_paths, load_plans, load_thresholds
+from calaim_pipeline.settings import DataPaths, data_paths, load_plans, load_thresholds
+from calaim_pipeline.storage.session import plan_month_scope, step_paths
 from calaim_pipeline.submission import ledger
 
 from .jobs import COMPLIANCE_TEAM, DATA_TEAM
@@ -52,7 +53,12 @@ def _metadata(value):
 )
 def dhcs_responses(context: dg.AssetExecutionContext):
     plan, month = plan_and_month(context)
-    paths = data_paths()
+    with step_paths(data_paths(), plan_month_scope(plan, month)) as paths:
+        yield from _ingest_and_check(context, paths, plan, month)
+
+
+def _ingest_and_check(context: dg.AssetExecutionContext, paths: DataPaths, plan: str, month: str):
+    """The asset's work in the folder its step reads and publishes (storage/session.py)."""
     outcomes = ingest.ingest_plan(paths, load_plans(), plan)
     for outcome in outcomes:
         log = context.log.info if outcome.outcome == ingest.INGESTED else context.log.warning

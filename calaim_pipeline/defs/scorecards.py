@@ -5,6 +5,12 @@ import dagster as dg
 from calaim_pipeline import gate, warehouse
 from calaim_pipeline.defs.resources import PipelineSettings
 from calaim_pipeline.scorecard import build_index, build_scorecard
+from calaim_pipeline.storage.session import (
+    index_scope,
+    plan_month_scope,
+    published_location,
+    step_paths,
+)
 
 from .jobs import COMPLIANCE_TEAM, SCORECARD_GROUP
 from .partitions import (
@@ -69,26 +75,26 @@ def dq_scorecard(
     context: dg.AssetExecutionContext, settings: PipelineSettings
 ) -> dg.MaterializeResult:
     plan, month = plan_and_month(context)
-    paths = settings.paths()
-    try:
-        built = build_scorecard(paths, plan, month, thresholds=settings.thresholds())
-    except FileNotFoundError as exc:
-        raise dg.Failure(description=str(exc), allow_retries=False) from None
-    warehouse.ensure_views(paths)
-    card = built.card
-    return dg.MaterializeResult(
-        metadata={
-            "preview": dg.MetadataValue.md(_preview(card)),
-            "html": dg.MetadataValue.path(str(built.html)),
-            "json": dg.MetadataValue.path(str(built.json)),
-            "status": card["status"],
-            "fit_to_send": card["fit_to_send"],
-            "score": card["score"] if card["score"] is not None else -1.0,
-            "grade": card["grade"],
-            "metrics_failing": card["status_counts"]["fail"],
-            "metrics_warning": card["status_counts"]["warn"],
-        }
-    )
+    with step_paths(settings.paths(), plan_month_scope(plan, month)) as paths:
+        try:
+            built = build_scorecard(paths, plan, month, thresholds=settings.thresholds())
+        except FileNotFoundError as exc:
+            raise dg.Failure(description=str(exc), allow_retries=False) from None
+        warehouse.ensure_views(paths)
+        card = built.card
+        return dg.MaterializeResult(
+            metadata={
+                "preview": dg.MetadataValue.md(_preview(card)),
+                "html": dg.MetadataValue.path(published_location(paths, built.html)),
+                "json": dg.MetadataValue.path(published_location(paths, built.json)),
+                "status": card["status"],
+                "fit_to_send": card["fit_to_send"],
+                "score": card["score"] if card["score"] is not None else -1.0,
+                "grade": card["grade"],
+                "metrics_failing": card["status_counts"]["fail"],
+                "metrics_warning": card["status_counts"]["warn"],
+            }
+        )
 
 
 # The statewide index of a month is rebuilt whenever any plan's scorecard of that month changed,
@@ -126,17 +132,17 @@ def scorecard_index(
     context: dg.AssetExecutionContext, settings: PipelineSettings
 ) -> dg.MaterializeResult:
     month = context.partition_key
-    paths = settings.paths()
-    top = build_index(paths, month)
-    page = paths.scorecards / month / "index.html"
-    if top is None or not page.is_file():
-        raise dg.Failure(description=f"{month}: no plan has a scorecard for this month yet")
-    return dg.MaterializeResult(
-        metadata={
-            "html": dg.MetadataValue.path(str(page)),
-            "latest": dg.MetadataValue.path(str(top)),
-        }
-    )
+    with step_paths(settings.paths(), index_scope()) as paths:
+        top = build_index(paths, month)
+        page = paths.scorecards / month / "index.html"
+        if top is None or not page.is_file():
+            raise dg.Failure(description=f"{month}: no plan has a scorecard for this month yet")
+        return dg.MaterializeResult(
+            metadata={
+                "html": dg.MetadataValue.path(published_location(paths, page)),
+                "latest": dg.MetadataValue.path(published_location(paths, top)),
+            }
+        )
 
 
 statewide_index_job = dg.define_asset_job(

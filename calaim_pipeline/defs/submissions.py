@@ -7,6 +7,7 @@ import dagster as dg
 from calaim_pipeline import gate, warehouse
 from calaim_pipeline.defs.resources import PipelineSettings
 from calaim_pipeline.settings import load_thresholds
+from calaim_pipeline.storage.session import plan_month_scope, published_location, step_paths
 from calaim_pipeline.submission import ledger
 from calaim_pipeline.submission.build import StaleValidationError, build_submission
 from calaim_pipeline.submission.x12.checks import SubmissionDataError
@@ -56,32 +57,34 @@ def submission(
     context: dg.AssetExecutionContext, settings: PipelineSettings
 ) -> dg.MaterializeResult:
     plan, month = plan_and_month(context)
-    paths = settings.paths()
-    try:
-        result = build_submission(paths, settings.plans(), plan, month, limits=settings.duckdb())
-    except gate.GateError as exc:
-        raise dg.Failure(description=str(exc), allow_retries=False) from None
-    except (ledger.SentMonthError, StaleValidationError, SubmissionDataError) as exc:
-        raise dg.Failure(description=f"{plan} {month}: {exc}", allow_retries=False) from None
-    warehouse.ensure_views(paths)
-    manifest = result.manifest
-    verb = "unchanged, kept" if result.unchanged else "built"
-    context.log.info(
-        f"{plan} {month}: {len(manifest['files'])} file(s) {verb}, {manifest['claims']} claims, "
-        f"{manifest['lines']} lines"
-    )
-    return dg.MaterializeResult(
-        metadata={
-            "status": "unchanged" if result.unchanged else ledger.BUILT,
-            "judgement_id": manifest.get("judgement_id", ""),
-            "folder": dg.MetadataValue.path(str(result.folder)),
-            "files": dg.MetadataValue.md(_files_markdown(manifest["files"])),
-            "claims": manifest["claims"],
-            "lines": manifest["lines"],
-            "total_billed": manifest["total_billed"],
-            "total_paid": manifest["total_paid"],
-        }
-    )
+    with step_paths(settings.paths(), plan_month_scope(plan, month)) as paths:
+        try:
+            result = build_submission(
+                paths, settings.plans(), plan, month, limits=settings.duckdb()
+            )
+        except gate.GateError as exc:
+            raise dg.Failure(description=str(exc), allow_retries=False) from None
+        except (ledger.SentMonthError, StaleValidationError, SubmissionDataError) as exc:
+            raise dg.Failure(description=f"{plan} {month}: {exc}", allow_retries=False) from None
+        warehouse.ensure_views(paths)
+        manifest = result.manifest
+        verb = "unchanged, kept" if result.unchanged else "built"
+        context.log.info(
+            f"{plan} {month}: {len(manifest['files'])} file(s) {verb}, {manifest['claims']} claims, "
+            f"{manifest['lines']} lines"
+        )
+        return dg.MaterializeResult(
+            metadata={
+                "status": "unchanged" if result.unchanged else ledger.BUILT,
+                "judgement_id": manifest.get("judgement_id", ""),
+                "folder": dg.MetadataValue.path(published_location(paths, result.folder)),
+                "files": dg.MetadataValue.md(_files_markdown(manifest["files"])),
+                "claims": manifest["claims"],
+                "lines": manifest["lines"],
+                "total_billed": manifest["total_billed"],
+                "total_paid": manifest["total_paid"],
+            }
+        )
 
 
 class MarkSentConfig(dg.Config):
@@ -98,22 +101,24 @@ def mark_plan_month_sent(
     context: dg.OpExecutionContext, config: MarkSentConfig, settings: PipelineSettings
 ) -> None:
     plan, month = plan_and_month(context)
-    paths = settings.paths()
-    try:
-        status = ledger.mark_sent(paths.lake, paths.submissions, plan, month, config.reviewed_by)
-    except ledger.LedgerError as exc:
-        raise dg.Failure(description=str(exc), allow_retries=False) from None
-    context.log_event(
-        dg.AssetObservation(
-            asset_key="submission",
-            partition=context.partition_key,
-            metadata={
-                "status": ledger.SENT,
-                "sent_at": status.sent_at or "",
-                "sent_by": status.sent_by or "",
-            },
+    with step_paths(settings.paths(), plan_month_scope(plan, month)) as paths:
+        try:
+            status = ledger.mark_sent(
+                paths.lake, paths.submissions, plan, month, config.reviewed_by
+            )
+        except ledger.LedgerError as exc:
+            raise dg.Failure(description=str(exc), allow_retries=False) from None
+        context.log_event(
+            dg.AssetObservation(
+                asset_key="submission",
+                partition=context.partition_key,
+                metadata={
+                    "status": ledger.SENT,
+                    "sent_at": status.sent_at or "",
+                    "sent_by": status.sent_by or "",
+                },
+            )
         )
-    )
 
 
 @dg.job(

@@ -1,0 +1,149 @@
+"""One step's view of the data root: the real folder on local disk, or, with the data root on
+object storage, a private empty folder filled with what the step reads and emptied back into the
+store when it ends.
+
+What a step reads is data (``Scope``), not code spread over the modules: a plan-month step reads
+its own month of the plan's big tables, every month of the plan's small history tables (ledger,
+DHCS answers, month records, scorecards), its landing folder, its submission folders and its
+control numbers. Every file the step created, changed or removed inside that folder is published
+(uploaded or deleted) before the plan's lock is released, so the next step, on whatever machine,
+starts from it. A step that dies publishes nothing: the files it half-made die with its folder.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from calaim_pipeline.lake import LAKE_TABLES, METRICS_TABLE
+from calaim_pipeline.settings import DataPaths
+from calaim_pipeline.storage import locks
+from calaim_pipeline.storage.object_store import ObjectStore, RemoteObject, object_store
+
+# Areas of the data root that travel; work/ (scratch), warehouse/ and dagster_home/ never do.
+AREAS = ("landing", "lake", "submissions", "scorecards", "responses")
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The objects one step reads: folders to list and a test on each key found there."""
+
+    bases: tuple[str, ...]
+    wants: Callable[[str], bool]
+    lock: str | None  # the plan whose lock the step holds, None for a month-wide read
+
+
+def plan_month_scope(plan: str, month: str) -> Scope:
+    """What a plan-month step (validate, checks, submission, scorecard, mark sent) reads."""
+    own = (
+        f"landing/{plan}/{month}/",
+        f"submissions/{plan}/",
+        f"submissions/_control/{plan}.",
+        f"scorecards/{plan}/",
+        f"responses/{plan}/",
+    )
+    month_part = f"/plan_code={plan}/extract_month={month}/"
+
+    def wants(key: str) -> bool:
+        if key.startswith(own):
+            return True
+        parts = key.split("/")
+        if parts[0] != "lake" or len(parts) < 4 or parts[2] != f"plan_code={plan}":
+            return False
+        # The big per-month tables only for this month; history tables for every month.
+        return parts[1] not in LAKE_TABLES or month_part in key
+
+    bases = (
+        "lake",
+        f"landing/{plan}/{month}",
+        "submissions",
+        f"scorecards/{plan}",
+        f"responses/{plan}",
+    )
+    return Scope(bases=bases, wants=wants, lock=plan)
+
+
+def index_scope() -> Scope:
+    """What the statewide scorecard index reads: every plan's scorecards and month records."""
+
+    def wants(key: str) -> bool:
+        return key.startswith("scorecards/") or key.startswith(f"lake/{METRICS_TABLE}/")
+
+    return Scope(bases=("scorecards", f"lake/{METRICS_TABLE}"), wants=wants, lock=None)
+
+
+def _snapshot(root: Path) -> dict[str, tuple[int, int]]:
+    """key -> (size, mtime_ns) of every file in the travelling areas of ``root``."""
+    found: dict[str, tuple[int, int]] = {}
+    for area in AREAS:
+        for path in (root / area).rglob("*"):
+            if path.is_file() and not path.name.endswith((".lock", ".partial")):
+                stat = path.stat()
+                found[path.relative_to(root).as_posix()] = (stat.st_size, stat.st_mtime_ns)
+    return found
+
+
+def pull(store: ObjectStore, root: Path, scope: Scope) -> list[RemoteObject]:
+    """Copy every object of ``scope`` into the empty folder ``root``."""
+    objects = [
+        o for base in dict.fromkeys(scope.bases) for o in store.list(base) if scope.wants(o.key)
+    ]
+    unique = {o.key: o for o in objects}
+    for key in sorted(unique):
+        store.download(key, root / key)
+    return list(unique.values())
+
+
+def publish(store: ObjectStore, root: Path, before: dict[str, tuple[int, int]]) -> dict[str, int]:
+    """Upload what changed in ``root`` since ``before``, delete what the step removed."""
+    after = _snapshot(root)
+    changed = sorted(k for k, v in after.items() if before.get(k) != v)
+    removed = sorted(k for k in before if k not in after)
+    # Small files last (month records, manifests, control numbers): whoever reads a record finds
+    # the data it describes already in place.
+    changed.sort(key=lambda k: (k.endswith((".json", ".html")), k))
+    for key in changed:
+        store.upload(root / key, key)
+    for key in removed:
+        store.delete(key)
+    return {"uploaded": len(changed), "deleted": len(removed)}
+
+
+@contextmanager
+def step_paths(local: DataPaths, scope: Scope) -> Iterator[DataPaths]:
+    """The DataPaths a step works in: ``local`` itself when the data root is on local disk;
+    with ``CALAIM_LAKE_URI`` set, a fresh folder under ``local.work`` filled from the store
+    under the plan's cross-machine lock, published back when the block ends without error."""
+    store = object_store()
+    if store is None:
+        yield local
+        return
+    dsn = locks.lock_dsn()
+    if scope.lock is not None and dsn is None:
+        raise locks.PlanLockError(
+            f"{locks.LOCK_DSN_ENV} is unset: with the data root on object storage, writers of a "
+            "plan need the cross-machine lock (a PostgreSQL URL, docs/deploy.md)"
+        )
+    with ExitStack() as stack:
+        if scope.lock is not None:
+            stack.enter_context(locks.plan_lock(scope.lock, dsn))
+        local.work.mkdir(parents=True, exist_ok=True)
+        folder = Path(tempfile.mkdtemp(prefix="step-", dir=local.work))
+        stack.callback(shutil.rmtree, folder, True)
+        pull(store, folder, scope)
+        before = _snapshot(folder)
+        yield DataPaths(folder, ephemeral=True)
+        publish(store, folder, before)
+
+
+def published_location(paths: DataPaths, path: Path) -> str:
+    """Where a file the step wrote will live: its ``s3://`` address with the data root on object
+    storage (the step's folder is gone once it ends), else the local path."""
+    store = object_store()
+    if store is None:
+        return str(path)
+    return store.url(path.relative_to(paths.root).as_posix())
