@@ -130,7 +130,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     import dagster as dg
 
     from calaim_pipeline.definitions import defs
-    from calaim_pipeline.ingest.landing import landed_plan_months
+    from calaim_pipeline.storage.session import fetch, landed_plan_months, outputs_scope
     from calaim_pipeline.submission import ledger
 
     paths = data_paths()
@@ -145,7 +145,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if chosen_months is None:
         months = sorted({m for p, m in landed if p in chosen_plans})
         work = [(p, m) for m in months for p in chosen_plans if (p, m) in landed_set]
-        # Sent months are final: ALL means "everything that may still change".
+        # Sent months are final: ALL means "everything that may still change". (A bucket's ledger
+        # is read from a local copy; storage/session.py.)
+        for plan, month in work:
+            fetch(paths, outputs_scope(plan, month))
         sent = [(p, m) for p, m in work if ledger.sent_status(paths.lake, p, m)]
         for plan, month in sent:
             print(f"skipped: {plan} {month} was marked sent (final)")
@@ -192,11 +195,13 @@ def _run_plan_months(
     from calaim_pipeline.defs.partitions import plan_month_key
     from calaim_pipeline.lake import read_metrics
     from calaim_pipeline.stale_runs import owner_tags
+    from calaim_pipeline.storage.session import fetch, outputs_scope
     from calaim_pipeline.submission import ledger
 
     outcomes = []
     for i, (plan, month) in enumerate(work, 1):
         print(f"[{i}/{len(work)}] {plan} {month}:", end="", flush=True)
+        fetch(paths, outputs_scope(plan, month))  # a bucket's ledger, copied here to read
         status = ledger.sent_status(paths.lake, plan, month)
         if status is not None:
             outcome = sent_outcome(plan, month, status.sent_at, status.sent_by)
@@ -216,6 +221,7 @@ def _run_plan_months(
             run_id=run_id,
             tags=owner_tags(),  # lets a later run fail this one if the process is killed
         )
+        fetch(paths, outputs_scope(plan, month))  # a bucket's results, copied here for review
         outcome = outcome_of(result, paths, plan, month, time.perf_counter() - started)
         outcomes.append(outcome)
         print(f" -> {LABELS[outcome.status]} in {outcome.seconds:.1f}s")

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from calaim_pipeline.lake import LAKE_TABLES, METRICS_TABLE
-from calaim_pipeline.settings import DataPaths
+from calaim_pipeline.settings import MONTH_PATTERN, DataPaths
 from calaim_pipeline.storage import locks
 from calaim_pipeline.storage.object_store import ObjectStore, RemoteObject, object_store
 
@@ -37,10 +37,11 @@ class Scope:
     lock: str | None  # the plan whose lock the step holds, None for a month-wide read
 
 
-def plan_month_scope(plan: str, month: str) -> Scope:
-    """What a plan-month step (validate, checks, submission, scorecard, mark sent) reads."""
+def plan_month_scope(plan: str, month: str | None) -> Scope:
+    """What a plan-month step (validate, checks, submission, scorecard, mark sent, DHCS answers)
+    reads; ``month=None``: a plan-wide step (response ingest), which needs no big table."""
     own = (
-        f"landing/{plan}/{month}/",
+        f"landing/{plan}/{month}/" if month else f"landing/{plan}/-/",
         f"submissions/{plan}/",
         f"submissions/_control/{plan}.",
         f"scorecards/{plan}/",
@@ -57,14 +58,22 @@ def plan_month_scope(plan: str, month: str) -> Scope:
         # The big per-month tables only for this month; history tables for every month.
         return parts[1] not in LAKE_TABLES or month_part in key
 
-    bases = (
-        "lake",
-        f"landing/{plan}/{month}",
-        "submissions",
-        f"scorecards/{plan}",
-        f"responses/{plan}",
-    )
+    bases = ("lake", own[0].rstrip("/"), "submissions", f"scorecards/{plan}", f"responses/{plan}")
     return Scope(bases=bases, wants=wants, lock=plan)
+
+
+def outputs_scope(plan: str, month: str) -> Scope:
+    """What a person reviews after a run on this machine: the month record, the ledger, the
+    837 files and the scorecard (``calaim run`` copies them here when the root is a bucket)."""
+    own = (f"submissions/{plan}/{month}/", f"scorecards/{plan}/{month}/")
+    ledger = ("submissions", "submitted_lines", METRICS_TABLE)
+
+    def wants(key: str) -> bool:
+        parts = key.split("/")
+        in_ledger = parts[0] == "lake" and len(parts) > 3 and parts[1] in ledger
+        return key.startswith(own) or (in_ledger and parts[2] == f"plan_code={plan}")
+
+    return Scope(bases=("lake", *(o.rstrip("/") for o in own)), wants=wants, lock=None)
 
 
 def index_scope() -> Scope:
@@ -138,6 +147,39 @@ def step_paths(local: DataPaths, scope: Scope) -> Iterator[DataPaths]:
         before = _snapshot(folder)
         yield DataPaths(folder, ephemeral=True)
         publish(store, folder, before)
+
+
+def fetch(paths: DataPaths, scope: Scope) -> int:
+    """Copy ``scope``'s objects into the local data root (a reader's copy; never published back).
+    A no-op on local disk. Returns how many objects were copied."""
+    store = object_store()
+    return 0 if store is None else len(pull(store, paths.root, scope))
+
+
+def landed_plan_months(
+    paths: DataPaths, plans: list[str]
+) -> tuple[list[tuple[str, str]], list[str]]:
+    """(plan, month) pairs with an encounter file in landing, wherever the data root lives, and
+    messages for what is refused (ingest.landing.landed_plan_months on local disk)."""
+    from calaim_pipeline.ingest import landing
+
+    store = object_store()
+    if store is None:
+        return landing.landed_plan_months(paths, plans)
+    found: set[tuple[str, str]] = set()
+    refused: set[str] = set()
+    for obj in store.list("landing"):
+        parts = obj.key.split("/")
+        if len(parts) != 4:
+            continue
+        plan, month, name = parts[1:]
+        if plan not in plans:
+            refused.add(f"{plan}: not a plan in plans.yaml")
+        elif not MONTH_PATTERN.fullmatch(month):
+            refused.add(f"{plan}/{month}: month folder is not YYYY-MM")
+        elif landing.is_encounter_name(name):
+            found.add((plan, month))
+    return sorted(found), sorted(refused)
 
 
 def published_location(paths: DataPaths, path: Path) -> str:
