@@ -10,7 +10,7 @@ DATA ?= $(if $(CALAIM_DATA_DIR),$(CALAIM_DATA_DIR),data)
 # CALAIM_SHARE_GROUP names (calaim_pipeline/filemodes.py; `calaim` sets the same umask itself).
 UMASK = $(if $(CALAIM_SHARE_GROUP),027,077)
 
-.PHONY: setup system-deps run run-cycle sample ui ui-readonly ui-home test test-fast test-inner lint format bench bench-statewide rules-doc clean
+.PHONY: setup system-deps run run-cycle sample ui ui-readonly ui-home test test-fast test-inner lint format bench bench-statewide bench-statewide-s3 rules-doc clean
 
 setup:
 	$(UV) sync --frozen
@@ -91,6 +91,10 @@ bench: setup
 # 10 plans x 1M lines for one month through `calaim run --plan ALL` (long: tens of minutes).
 bench-statewide: setup
 	$(UV) run python scripts/benchmark.py --lines 1000000 --statewide
+
+# The statewide month against a data root on object storage (a local S3 server and PostgreSQL).
+bench-statewide-s3: setup system-deps
+	$(UV) run python scripts/benchmark.py --statewide-only --statewide --object-store
 
 rules-doc: setup
 	$(UV) run calaim rules-doc

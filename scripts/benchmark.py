@@ -1,7 +1,7 @@
 """Benchmark: one plan-month of N lines through the real job, against DuckDB's own CSV->Parquet copy.
 
 Usage: uv run python scripts/benchmark.py --lines 1000000 5000000 [--keep] [--statewide [N]]
-       [--staging-only]
+       [--staging-only] [--statewide-only] [--object-store]
 
 For each N it generates a fresh data root (seeded sample data, one plan, one month), then measures
 in separate child processes, so each peak RSS is that process's alone:
@@ -15,7 +15,8 @@ in separate child processes, so each peak RSS is that process's alone:
      file timed with and without the profile, alternately, best of STAGING_REPEAT each.
 With --statewide it also runs 10 plans x N lines (default 1M) for one month through
 `calaim run --plan ALL` (a config folder with 7 synthetic plans beside the 3 bundled ones) and
-reports the wall time and peak RSS. Figures append to bench-output/results.json.
+reports the wall time and peak RSS; with --object-store, against a data root in a bucket of a
+local S3 server (scripts/bench_object_store.py, issue 16). Figures append to bench-output/results.json.
 Targets (issue #13): 837 build <= 1.5x the copy at 5M, end to end <= 6x, RSS <= 2 GB;
 statewide (10M lines over 10 plans) <= 5 minutes on 2 cores. Issue #15: staging with a profile
 <= 1.10x staging without at 5M.
@@ -227,8 +228,9 @@ def _statewide_config(root: Path) -> Path:
     return folder
 
 
-def run_statewide(lines: int, root: Path, keep: bool) -> dict:
-    """10 plans x ``lines`` for one month through `calaim run --plan ALL`: wall time, peak RSS."""
+def run_statewide(lines: int, root: Path, keep: bool, object_store: bool = False) -> dict:
+    """10 plans x ``lines`` for one month through `calaim run --plan ALL`: wall time, peak RSS.
+    ``object_store``: the data root in a bucket of a local S3 server (bench_object_store.py)."""
     if root.exists():
         shutil.rmtree(root)
     root.mkdir(parents=True)
@@ -250,11 +252,18 @@ def run_statewide(lines: int, root: Path, keep: bool) -> dict:
         env=env, check=True, stdout=subprocess.DEVNULL,
     )  # fmt: skip
     generate_s = time.perf_counter() - started
-    run_s, run_gb, code = measure(
-        [sys.executable, "-m", "calaim_pipeline.cli", "run", "--plan", "ALL", "--month", MONTH],
-        env,
-    )
+    run = [sys.executable, "-m", "calaim_pipeline.cli", "run", "--plan", "ALL", "--month", MONTH]
+    if object_store:
+        sys.path.insert(0, str(PROJECT))
+        from scripts.bench_object_store import object_store_env
+
+        with object_store_env(root / "data", root / "logs") as extra:
+            worker = {**env, **extra, "CALAIM_DATA_DIR": str(root / "worker")}
+            run_s, run_gb, code = measure(run, worker)
+    else:
+        run_s, run_gb, code = measure(run, env)
     result = {
+        "object_store": object_store,
         "statewide_plans": STATEWIDE_PLANS,
         "lines_per_plan": lines,
         "generate_s": round(generate_s, 1),
@@ -293,6 +302,14 @@ def main() -> int:
         help="also run 10 plans x N lines (default 1M) for one month with --plan ALL",
     )
     parser.add_argument(
+        "--statewide-only", action="store_true", help="skip the one-plan runs of --lines"
+    )
+    parser.add_argument(
+        "--object-store",
+        action="store_true",
+        help="run the statewide month against a data root on a local S3 server (issue 16)",
+    )
+    parser.add_argument(
         "--staging-only",
         action="store_true",
         help="only the ingest profile's staging overhead (no copy floor, no pipeline run)",
@@ -305,7 +322,7 @@ def main() -> int:
         f"{'end to end s':>13} {'peak GB':>8} {'build/copy':>11} {'e2e/copy':>9}"
     )
     print(header)
-    for lines in args.lines:
+    for lines in [] if args.statewide_only else args.lines:
         r = run_one(lines, args.root, args.keep, args.staging_only)
         results.append(r)
         if args.staging_only:
@@ -326,10 +343,13 @@ def main() -> int:
         )
         _print_staging(r)
     if args.statewide:
-        s = run_statewide(args.statewide, args.root.parent / "statewide", args.keep)
+        s = run_statewide(
+            args.statewide, args.root.parent / "statewide", args.keep, args.object_store
+        )
         results.append(s)
         print(
-            f"statewide: {s['statewide_plans']} plans x {s['lines_per_plan']:,} lines, "
+            f"statewide{' (object storage)' if s['object_store'] else ''}: "
+            f"{s['statewide_plans']} plans x {s['lines_per_plan']:,} lines, "
             f"calaim run --plan ALL: {s['run_s']:.1f} s, peak {s['peak_rss_gb']:.2f} GB "
             f"(exit {s['exit_code']})",
             flush=True,
