@@ -13,13 +13,14 @@ from typing import TYPE_CHECKING
 
 from calaim_pipeline import filemodes
 from calaim_pipeline.cli_config import add_config_parser, cmd_check_config  # noqa: F401
+from calaim_pipeline.cli_errors import UsageError
 from calaim_pipeline.cli_responses import (  # noqa: F401 (`calaim responses ...`)
     add_parsers,
     cmd_responses_ingest,
     cmd_responses_simulate,
     cmd_responses_worklist,
 )
-from calaim_pipeline.cli_storage import add_storage_parsers
+from calaim_pipeline.cli_warehouse import add_warehouse_parsers
 from calaim_pipeline.month_record import MonthRecordError
 from calaim_pipeline.settings import (
     PROJECT_DIR,
@@ -79,10 +80,6 @@ def recover_before_run() -> None:
 def _mode_words() -> str:
     shared = filemodes.policy().gid is not None
     return f"readable by group {os.environ[filemodes.SHARE_GROUP_ENV]}" if shared else "owner-only"
-
-
-class UsageError(ValueError):
-    """A bad command-line value: printed as one line, exit code 2, no traceback."""
 
 
 def _selected(value: str, available: list[str], label: str) -> list[str]:
@@ -314,32 +311,6 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_sql(args: argparse.Namespace) -> int:
-    """One query on the warehouse, read-only, printed as a table: the guides' example queries
-    run with one copied command, no Python needed (the warehouse holds PHI in some columns:
-    tables.md marks them; the guides' queries select none)."""
-    import duckdb
-
-    from calaim_pipeline.warehouse import attach_object_store
-
-    warehouse = data_paths().warehouse
-    if not warehouse.is_file():
-        raise UsageError(f"no warehouse at {warehouse}: run `calaim run` first")
-    con = duckdb.connect(str(warehouse), read_only=True)
-    attach_object_store(con)  # views over an object-storage lake read s3:// (docs/deploy.md)
-    try:
-        relation = con.sql(args.query)
-        if relation is None:
-            raise UsageError("the query returned nothing to show: use a SELECT")
-        relation.show(max_width=args.width, max_rows=args.max_rows)
-    except duckdb.Error as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UsageError(first) from None
-    finally:
-        con.close()
-    return 0
-
-
 def cmd_rules_doc(args: argparse.Namespace) -> int:
     from calaim_pipeline.docs_gen import write_rules_page
 
@@ -396,18 +367,12 @@ def main(argv: list[str] | None = None) -> int:
     sent.add_argument("--reviewed-by", required=True, help="who reviewed the files")
     sent.set_defaults(func=cmd_mark_sent)
 
-    query = sub.add_parser("sql", help="run one read-only query on the warehouse, print a table")
-    query.add_argument("query", help='e.g. "SELECT * FROM rule_results LIMIT 5"')
-    query.add_argument("--width", type=int, default=160, help="table width in characters")
-    query.add_argument("--max-rows", type=int, default=200)
-    query.set_defaults(func=cmd_sql)
-
     doc = sub.add_parser("rules-doc", help="write the rules reference page from the catalog")
     doc.add_argument("--out", default=str(PROJECT_DIR / "docs" / "rules.md"))
     doc.set_defaults(func=cmd_rules_doc)
 
     add_parsers(sub)  # calaim responses simulate | ingest | worklist (cli_responses.py)
-    add_storage_parsers(sub)  # calaim warehouse (cli_storage.py)
+    add_warehouse_parsers(sub)  # calaim warehouse | sql (cli_warehouse.py)
     add_config_parser(sub)  # calaim check-config [--production] (cli_config.py)
 
     args = parser.parse_args(argv)
