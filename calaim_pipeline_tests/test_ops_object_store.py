@@ -15,6 +15,7 @@ import time
 import duckdb
 import pytest
 
+from calaim_pipeline import owner
 from calaim_pipeline.lake import LAKE_TABLES, WAREHOUSE_TABLES
 from calaim_pipeline.sample import generate_sample
 from calaim_pipeline.settings import DataPaths
@@ -91,10 +92,15 @@ def test_a_data_root_on_object_storage_holds_what_local_disk_holds(tmp_path, ins
         store = s3.store("statewide")
         assert upload_tree(store, drop, "landing") > 0
         worker = DataPaths(tmp_path / "worker")  # empty: everything comes from the bucket
+        # What a killed step left on this worker (copies of member data, never published).
+        dead = owner.current()._replace(pid=2**22 + 1, start=1)
+        left = worker.work / f"step_{owner.token(dead)}_0badc0de"
+        left.mkdir(parents=True)
+        (left / "members.csv").write_text("copied by a step that died\n")
         monkeypatch.setenv("CALAIM_DATA_DIR", str(worker.root))
         _run_all(instance)
 
-        # Nothing stays on the worker: each step's folder is gone, only the scratch root is left.
+        # Nothing stays on the worker: each step's folder is gone (and the dead step's with them).
         assert not any((worker.root / area).exists() for area in AREAS)
         assert not any(worker.work.iterdir())
 

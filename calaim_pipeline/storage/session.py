@@ -13,12 +13,12 @@ starts from it. A step that dies publishes nothing: the files it half-made die w
 from __future__ import annotations
 
 import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from calaim_pipeline import owner
 from calaim_pipeline.lake import LAKE_TABLES, METRICS_TABLE
 from calaim_pipeline.settings import MONTH_PATTERN, DataPaths
 from calaim_pipeline.storage import locks
@@ -122,6 +122,17 @@ def publish(store: ObjectStore, root: Path, before: dict[str, tuple[int, int]]) 
     return {"uploaded": len(changed), "deleted": len(removed)}
 
 
+STEP_LABEL = "step"
+
+
+def _remove_dead_steps(work: Path) -> None:
+    """Folders of steps whose process died (a killed worker): they hold copies of member data
+    and were never published, so they only go."""
+    for folder in work.glob(f"{STEP_LABEL}_*"):
+        if folder.is_dir() and owner.left_behind(folder, owner.folder_owner(folder.name)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 @contextmanager
 def step_paths(local: DataPaths, scope: Scope) -> Iterator[DataPaths]:
     """The DataPaths a step works in: ``local`` itself when the data root is on local disk;
@@ -141,7 +152,9 @@ def step_paths(local: DataPaths, scope: Scope) -> Iterator[DataPaths]:
         if scope.lock is not None:
             stack.enter_context(locks.plan_lock(scope.lock, dsn))
         local.work.mkdir(parents=True, exist_ok=True)
-        folder = Path(tempfile.mkdtemp(prefix="step-", dir=local.work))
+        _remove_dead_steps(local.work)
+        folder = local.work / owner.folder_name(STEP_LABEL)
+        folder.mkdir(mode=0o700)
         stack.callback(shutil.rmtree, folder, True)
         pull(store, folder, scope)
         before = _snapshot(folder)
