@@ -37,6 +37,10 @@ _SDK_ENV = {
 }
 
 
+REQUEST_TIMEOUT_S = 120.0
+CONNECT_TIMEOUT_S = 10.0
+
+
 class ObjectStoreError(RuntimeError):
     """The object store setting is malformed or the store cannot be reached."""
 
@@ -140,6 +144,9 @@ def _filesystem(
     for key, value in _SDK_ENV.items():
         os.environ.setdefault(key, value)
     keys = {"access_key": access_key, "secret_key": secret_key} if access_key else {}
+    # The SDK's default gives up after 3 s without a byte; a server busy writing a large month's
+    # objects (or hashing them) can be that slow without being down.
+    keys |= {"request_timeout": REQUEST_TIMEOUT_S, "connect_timeout": CONNECT_TIMEOUT_S}
     if endpoint is None:
         return pafs.S3FileSystem(region=region, **keys)
     parsed = urlparse(endpoint)
