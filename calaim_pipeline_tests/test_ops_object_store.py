@@ -7,6 +7,7 @@ disk would: whatever a step needs comes from the bucket and whatever it writes g
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import shutil
@@ -16,9 +17,10 @@ import duckdb
 import pytest
 
 from calaim_pipeline import owner
+from calaim_pipeline.due_months import months_to_run
 from calaim_pipeline.lake import LAKE_TABLES, WAREHOUSE_TABLES
 from calaim_pipeline.sample import generate_sample
-from calaim_pipeline.settings import DataPaths
+from calaim_pipeline.settings import DataPaths, load_plans
 from calaim_pipeline.storage import locks
 from calaim_pipeline.storage.session import AREAS
 from calaim_pipeline_tests.conftest import run_partition
@@ -77,6 +79,23 @@ def test_the_plan_lock_holds_across_processes_and_dies_with_its_holder(tmp_path)
             assert time.monotonic() - started < 10
 
 
+def _the_landing_sensor_reads_the_bucket(store, drop, worker: DataPaths) -> None:
+    """The sensor's decision from the bucket: judged months are not due (a step downloads a file
+    with its time, so the fingerprints agree); a re-upload of the same bytes is not due either;
+    changed bytes are."""
+    plans = load_plans().codes
+    log = logging.getLogger("sensor-test")
+    assert months_to_run(worker, plans, set(MONTHS), {}, log) == []
+    key = f"landing/CHG/{MONTHS[-1]}/members.csv"
+    store.upload(drop / key, key)  # the same bytes again, a new time
+    assert months_to_run(worker, plans, set(MONTHS), {}, log) == []
+    changed = drop / "changed.csv"
+    changed.write_bytes((drop / key).read_bytes() + b"\n")
+    store.upload(changed, key)
+    due = months_to_run(worker, plans, set(MONTHS), {}, log)
+    assert [(plan, month) for plan, month, _ in due] == [("CHG", MONTHS[-1])]
+
+
 def test_a_data_root_on_object_storage_holds_what_local_disk_holds(tmp_path, instance, monkeypatch):
     logs = output_dir("ops", "object_store")
     local = DataPaths(tmp_path / "local")
@@ -103,6 +122,8 @@ def test_a_data_root_on_object_storage_holds_what_local_disk_holds(tmp_path, ins
         # Nothing stays on the worker: each step's folder is gone (and the dead step's with them).
         assert not any((worker.root / area).exists() for area in AREAS)
         assert not any(worker.work.iterdir())
+
+        _the_landing_sensor_reads_the_bucket(store, drop, worker)
 
         remote = DataPaths(tmp_path / "remote_copy")
         for area in ("lake", "submissions"):

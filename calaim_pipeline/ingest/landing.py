@@ -95,15 +95,23 @@ def landing_fingerprint(files: tuple[Path, ...] | list[Path]) -> str:
         except OSError:  # a broken link: still an entry, refused when the month runs
             info = path.lstat()
         entries.append((path.name, info.st_size, info.st_mtime_ns))
-    entries.sort()
-    return hashlib.sha256(json.dumps(entries).encode()).hexdigest()[:16]
+    return fingerprint_of(entries)
+
+
+def fingerprint_of(entries: list[tuple[str, int, int]]) -> str:
+    """The fingerprint of (name, size, mtime_ns) entries, wherever they were listed (a folder, or
+    a bucket whose objects a step downloads with their modification times)."""
+    return hashlib.sha256(json.dumps(sorted(entries)).encode()).hexdigest()[:16]
+
+
+def is_landed_name(name: str) -> bool:
+    """A file of a month folder that landing reads: an encounter file or a roster."""
+    return is_encounter_name(name) or name in ROSTER_FILES
 
 
 def landed_files(folder: Path) -> list[Path]:
     """The entries of a month folder that landing would read (encounter files and rosters)."""
-    return sorted(
-        p for p in folder.iterdir() if is_encounter_name(p.name) or p.name in ROSTER_FILES
-    )
+    return sorted(p for p in folder.iterdir() if is_landed_name(p.name))
 
 
 def find_drop(paths: DataPaths, plan: str, month: str, known_plans: list[str]) -> PlanMonthDrop:

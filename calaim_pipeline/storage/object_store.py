@@ -49,6 +49,7 @@ class ObjectStoreError(RuntimeError):
 class RemoteObject:
     key: str  # relative to the data root, '/'-separated
     size: int
+    mtime_ns: int  # the server's modification time; a download carries it to the local file
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,7 @@ class ObjectStore:
             raise ObjectStoreError(f"cannot list {self.url(under)}: {exc}") from None
         start = len(self.base) + 1
         return [
-            RemoteObject(info.path[start:], info.size or 0)
+            RemoteObject(info.path[start:], info.size or 0, info.mtime_ns or 0)
             for info in infos
             if info.type == pafs.FileType.File
         ]
@@ -104,13 +105,17 @@ class ObjectStore:
                     found[obj.key] = obj
         return sorted(found.values(), key=lambda o: o.key)
 
-    def download(self, key: str, target: Path) -> None:
-        """Copy one object to ``target`` (temp name + rename, so a kill leaves no half file)."""
+    def download(self, key: str, target: Path, mtime_ns: int | None = None) -> None:
+        """Copy one object to ``target`` (temp name + rename, so a kill leaves no half file),
+        with the object's modification time when given: a landed file's fingerprint (name,
+        size, time) is then the same in the step and in the sensor's listing of the bucket."""
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(f".{target.name}.partial")
         with self.fs.open_input_stream(f"{self.base}/{key}") as src, open(partial, "wb") as dst:
             while chunk := src.read(8 << 20):
                 dst.write(chunk)
+        if mtime_ns:
+            os.utime(partial, ns=(mtime_ns, mtime_ns))
         os.replace(partial, target)
 
     def upload(self, source: Path, key: str) -> None:

@@ -76,6 +76,16 @@ def outputs_scope(plan: str, month: str) -> Scope:
     return Scope(bases=("lake", *(o.rstrip("/") for o in own)), wants=wants, lock=None)
 
 
+def record_scope(plan: str, month: str) -> Scope:
+    """The month record and the plan's submissions ledger: what the landing sensor reads to
+    decide whether a month is due (a few small files per tick)."""
+    bases = (
+        f"lake/{METRICS_TABLE}/plan_code={plan}/extract_month={month}",
+        f"lake/submissions/plan_code={plan}",
+    )
+    return Scope(bases=bases, wants=lambda key: True, lock=None)
+
+
 def index_scope() -> Scope:
     """What the statewide scorecard index reads: every plan's scorecards and month records."""
 
@@ -103,7 +113,7 @@ def pull(store: ObjectStore, root: Path, scope: Scope) -> list[RemoteObject]:
     ]
     unique = {o.key: o for o in objects}
     for key in sorted(unique):
-        store.download(key, root / key)
+        store.download(key, root / key, unique[key].mtime_ns)
     return list(unique.values())
 
 
@@ -166,7 +176,11 @@ def fetch(paths: DataPaths, scope: Scope) -> int:
     """Copy ``scope``'s objects into the local data root (a reader's copy; never published back).
     A no-op on local disk. Returns how many objects were copied."""
     store = object_store()
-    return 0 if store is None else len(pull(store, paths.root, scope))
+    return 0 if store is None else fetch_into(store, paths.root, scope)
+
+
+def fetch_into(store: ObjectStore, root: Path, scope: Scope) -> int:
+    return len(pull(store, root, scope))
 
 
 def landed_plan_months(
