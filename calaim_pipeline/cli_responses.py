@@ -7,6 +7,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from calaim_pipeline.storage.session import plan_month_scope, step_paths
+
 
 def cmd_responses_simulate(args: argparse.Namespace) -> int:
     from calaim_pipeline.cli import UsageError, _months, _selected
@@ -17,20 +19,21 @@ def cmd_responses_simulate(args: argparse.Namespace) -> int:
     months = _months(args.month, allow_all=False, open_only=False) or []
     if len(plan) != 1 or len(months) != 1:
         raise UsageError("give one --plan and one --month")
-    paths = data_paths()
-    try:
-        made = simulate_month(
-            paths, plan[0], months[0], seed=args.seed, reject_share=args.reject_share
-        )
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    # With the data root in a bucket the answers are written there (storage/session.py).
+    with step_paths(data_paths(), plan_month_scope(plan[0], months[0])) as paths:
+        try:
+            made = simulate_month(
+                paths, plan[0], months[0], seed=args.seed, reject_share=args.reject_share
+            )
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
     for r in made:
         answers = f"{r.ack_999.name}" + (f", {r.ca_277.name}" if r.ca_277 else "")
         print(
             f"SIMULATED DHCS answers to {r.source}: {answers} ({r.claims} claims, "
             f"{r.rejected} rejected); truth in {r.truth.parent}"
         )
-    print(f"waiting in {paths.responses / plan[0]}: run `calaim responses ingest`")
+    print(f"waiting in responses/{plan[0]}/: run `calaim responses ingest`")
     return 0
 
 
@@ -45,7 +48,10 @@ def cmd_responses_ingest(args: argparse.Namespace) -> int:
     refused = 0
     total = 0
     for plan in _selected(args.plan, registry.codes, "plan"):
-        for outcome in ingest.ingest_plan(paths, registry, plan):
+        # Plan by plan under the plan's lock when the data root is in a bucket.
+        with step_paths(paths, plan_month_scope(plan, None)) as plan_paths:
+            outcomes = ingest.ingest_plan(plan_paths, registry, plan)
+        for outcome in outcomes:
             total += 1
             if outcome.outcome == ingest.REFUSED:
                 refused += 1
@@ -76,7 +82,8 @@ def cmd_responses_worklist(args: argparse.Namespace) -> int:
         raise UsageError("give one --plan and one --month")
     paths = data_paths()
     out = Path(args.out) if args.out else worklist_path(paths.root, plan[0], months[0])
-    rows = write_worklist(paths.lake, plan[0], months[0], out)
+    with step_paths(paths, plan_month_scope(plan[0], months[0])) as month_paths:
+        rows = write_worklist(month_paths.lake, plan[0], months[0], out)
     print(f"{plan[0]} {months[0]}: {rows} rejected claim(s) to correct, written to {out}")
     return 0
 
