@@ -64,9 +64,9 @@ from calaim_pipeline_tests.test_ops_phi import phi_in, roster_phi
 PLANS = {"CHG": 200, "HPSM": 200, "LACARE": 200}
 MONTHS = ("2026-08", "2026-09")
 VALIDATE_STEP = "validate_plan_month"  # the longest step: the one the worker is killed in
-# Seconds before Redis gives a dead worker's step to another one. Steps here take 2-11 s on the
-# shared 2-core machine under load, well below it, so no running step is handed out twice
-# (checked below: a step longer than this would run twice, which is why production uses 1 h).
+# Seconds before Redis gives a dead worker's step to another one. Steps here take 2-21 s on the
+# shared 2-core machine (21 s at a load average of 8), below it, so no running step is handed out
+# twice (checked below: a step longer than this would run twice, which is why production uses 1 h).
 VISIBILITY_TIMEOUT = 40
 SENSORS = ("landing_sensor", "scorecard_index_automation", "dhcs_response_sensor")
 
