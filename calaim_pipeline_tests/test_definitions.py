@@ -212,3 +212,31 @@ def test_a_config_dir_on_the_resource_must_match_the_environment(tmp_path, monke
     monkeypatch.delenv("CALAIM_CONFIG_DIR", raising=False)
     with pytest.raises(ConfigError, match="differs from CALAIM_CONFIG_DIR=\\(unset\\)"):
         PipelineSettings(config_dir=str(tmp_path)).thresholds()
+
+
+def test_the_executor_follows_calaim_executor():
+    """Unset: Dagster's default executor (local runs unchanged). CALAIM_EXECUTOR=celery: the
+    Celery executor, loaded without a broker being reachable (URLs resolve when a run starts); a
+    misspelt value stops the code location naming the variable."""
+    assert defs().resolve_job_def("plan_month_job").executor_def.name == (
+        "multi_or_in_process_executor"
+    )
+    probe = "from calaim_pipeline.definitions import defs; print(defs().resolve_job_def('plan_month_job').executor_def.name)"
+    celery_env = {
+        **os.environ,
+        "CALAIM_EXECUTOR": "celery",
+        "CALAIM_CELERY_BROKER": "redis://127.0.0.1:9/0",
+        "CALAIM_CELERY_BACKEND": "redis://127.0.0.1:9/1",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", probe], env=celery_env, capture_output=True, text=True, timeout=300
+    )
+    assert result.stdout.strip().splitlines()[-1] == "calaim_celery", result.stderr[-2000:]
+    bad = subprocess.run(
+        [sys.executable, "-c", probe],
+        env={**celery_env, "CALAIM_EXECUTOR": "selery"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert bad.returncode != 0 and "CALAIM_EXECUTOR='selery'" in bad.stderr

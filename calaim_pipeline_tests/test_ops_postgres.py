@@ -46,15 +46,12 @@ def test_instance_profiles_are_valid_and_agree(tmp_path, monkeypatch):
     monkeypatch.setenv("DAGSTER_PG_PORT", "5432")
     monkeypatch.setenv("DAGSTER_COMPUTE_LOG_DIR", str(tmp_path))
     profiles = {}
-    for name in ("dagster.yaml", "deploy/dagster.yaml", "deploy/dagster.docker.yaml"):
+    for name in ("dagster.yaml", "deploy/dagster.yaml"):
         home = tmp_path / name.replace("/", "_")
         home.mkdir()
         shutil.copyfile(PROJECT_DIR / name, home / "dagster.yaml")
         dagster_instance_config(str(home))  # raises on any schema error
         profiles[name] = yaml.safe_load((PROJECT_DIR / name).read_text())
-    docker = dict(profiles["deploy/dagster.docker.yaml"])
-    assert docker.pop("run_launcher")["class"] == "DockerRunLauncher"
-    assert docker == profiles["deploy/dagster.yaml"]
     limits = [p["concurrency"]["runs"]["tag_concurrency_limits"] for p in profiles.values()]
     assert (
         limits[0]
