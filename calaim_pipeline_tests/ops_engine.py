@@ -197,7 +197,8 @@ def outcome(root: Path) -> dict:
             }
     lake = root / "lake"
     for path in sorted(lake.rglob("*")):
-        if not path.is_file():
+        # Lock files are one host's fcntl markers, not data: a bucket holds none.
+        if not path.is_file() or path.suffix == ".lock":
             continue
         key = path.relative_to(lake).as_posix()
         if path.suffix == ".parquet":
@@ -222,7 +223,10 @@ def outcome(root: Path) -> dict:
     out["x12_files"] = sorted(
         p.parent.relative_to(root).as_posix()
         for p in (root / "submissions").rglob("*")
-        if p.is_file() and p.name != "manifest.json" and not p.name.startswith(".")
+        if p.is_file()
+        and p.name != "manifest.json"
+        and not p.name.startswith(".")
+        and p.suffix != ".lock"
     )
     return out
 

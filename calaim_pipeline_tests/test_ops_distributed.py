@@ -8,14 +8,12 @@ backfill again on a fresh data root while one worker is SIGKILLed in the middle 
 hands the step to the surviving worker after the visibility timeout, every run succeeds, and the
 outcome is again the in-process one, so nothing was lost or done twice.
 
-The orchestrating side (code server, daemon, run workers) gets a data root of its own that stays
-empty: the plan-month's files are only ever touched by the Celery workers.
-
-THE SWITCH (issue 16, part 1): until the lake can live on object storage, workers that share no
-disk cannot exist, so WORKERS_SHARE_DATA_DIR keeps both workers on one CALAIM_DATA_DIR. Turning it
-off gives each worker an empty data root of its own and the environment object_store_env() returns;
-publish_landing() and collect_outcome() are where the test puts the plans' files into the store and
-reads the result back from it.
+The workers share no disk: each has its own empty CALAIM_DATA_DIR, and the data root of a
+scenario is a prefix in a bucket of a real S3-compatible server (`rclone serve s3`, loopback),
+with the plan locks in the same PostgreSQL (CALAIM_LAKE_URI, CALAIM_LOCK_DSN; docs/deploy.md).
+The plans' landing files are uploaded there first; what the workers left is downloaded from
+there to compare. The orchestrating side (code server, daemon, run workers) gets a data root of
+its own and no bucket: it stays empty, because plan-month files are only touched by the workers.
 """
 
 from __future__ import annotations
@@ -35,9 +33,13 @@ import yaml
 from dagster._core.events import DagsterEventType
 from dagster._core.storage.tags import BACKFILL_ID_TAG
 
+from calaim_pipeline import warehouse
 from calaim_pipeline.defs.encounters import STAGE_LOG_PREFIX
 from calaim_pipeline.sample import generate_sample
+from calaim_pipeline.settings import DataPaths
+from calaim_pipeline.storage.object_store import ObjectStore
 from calaim_pipeline_tests.conftest import PROJECT_DIR, run_partition
+from calaim_pipeline_tests.object_store_support import download_tree, s3_server, upload_tree
 from calaim_pipeline_tests.ops_engine import (
     differences,
     engine_env,
@@ -70,43 +72,35 @@ VALIDATE_STEP = "validate_plan_month"  # the longest step: the one the worker is
 VISIBILITY_TIMEOUT = 40
 SENSORS = ("landing_sensor", "scorecard_index_automation", "dhcs_response_sensor")
 
-# ---- THE SWITCH: shared data root now, object storage once part 1 lands --------------------
-WORKERS_SHARE_DATA_DIR = True
+# ---- Workers share no disk: the data root is a bucket prefix per scenario ------------------
 
 
-def object_store_env() -> dict[str, str]:
-    """HOOK (part 1): CALAIM_LAKE_URI, CALAIM_S3_ENDPOINT, AWS_ACCESS_KEY_ID,
-    AWS_SECRET_ACCESS_KEY and CALAIM_LOCK_DSN of the test's S3 server and Postgres, for every
-    worker and the orchestrating processes. Empty while workers share one data root."""
-    if WORKERS_SHARE_DATA_DIR:
-        return {}
-    raise NotImplementedError("start `rclone serve s3` and return its settings here")
+def publish_landing(source: Path, store: ObjectStore) -> None:
+    """The plans' landing files into the bucket, where the workers' steps read them."""
+    assert upload_tree(store, source, "landing") > 0
 
 
-def publish_landing(source: Path, shared_root: Path) -> None:
-    """HOOK (part 1): put the plans' landing files where the workers read them."""
-    if WORKERS_SHARE_DATA_DIR:
-        shutil.copytree(source / "landing", shared_root / "landing")
-        return
-    raise NotImplementedError("upload source/landing to the object store")
+def collect_outcome(store: ObjectStore, folder: Path) -> Path:
+    """A local copy of what the workers left in the bucket (lake, submissions) with warehouse
+    views over it, to compare with the in-process data root the same way."""
+    for area in ("lake", "submissions"):
+        download_tree(store, folder, area)
+    assert warehouse.ensure_views(DataPaths(folder))
+    return folder
 
 
-def collect_outcome(shared_root: Path) -> Path:
-    """HOOK (part 1): a local data root holding what the workers left (lake, warehouse views,
-    submissions), to compare with the in-process one."""
-    if WORKERS_SHARE_DATA_DIR:
-        return shared_root
-    raise NotImplementedError("pull the object store into a local folder and return it")
-
-
-def worker_env(base: dict[str, str], worker_dir: Path, shared_root: Path) -> dict[str, str]:
-    """The one environment every Celery worker gets (its own DAGSTER_HOME, compute logs and cwd;
-    its data root shared until part 1, its own empty one after)."""
-    data_root = shared_root if WORKERS_SHARE_DATA_DIR else worker_dir / "data"
+def worker_env(base: dict[str, str], worker_dir: Path, storage: dict[str, str]) -> dict[str, str]:
+    """The one environment every Celery worker gets: its own DAGSTER_HOME, compute logs, cwd and
+    empty data root (scratch only), and the bucket and lock settings of the scenario."""
     home = worker_dir / "dagster_home"
     home.mkdir(parents=True)
     shutil.copyfile(PROJECT_DIR / "deploy" / "dagster.yaml", home / "dagster.yaml")
-    env = {**base, "DAGSTER_HOME": str(home), "CALAIM_DATA_DIR": str(data_root)}
+    env = {
+        **base,
+        **storage,
+        "DAGSTER_HOME": str(home),
+        "CALAIM_DATA_DIR": str(worker_dir / "data"),
+    }
     env["DAGSTER_COMPUTE_LOG_DIR"] = str(worker_dir / "compute_logs")
     return env
 
@@ -246,13 +240,17 @@ def test_celery_backfill_equals_in_process_and_survives_a_killed_worker(tmp_path
     home = orchestrator / "dagster_home"
     home.mkdir(parents=True)
     shutil.copyfile(PROJECT_DIR / "deploy" / "dagster.yaml", home / "dagster.yaml")
-    with postgres_server(logs) as pg, redis_server(logs) as redis:
+    with postgres_server(logs) as pg, redis_server(logs) as redis, s3_server(logs) as s3:
+        # The orchestrating side gets no bucket: it must never touch plan data (checked below).
         extra = {
             **pg.env,
             **engine_env(redis, VISIBILITY_TIMEOUT),
-            **object_store_env(),
             "DAGSTER_COMPUTE_LOG_DIR": str(orchestrator / "compute_logs"),
         }
+        # This process uploads and downloads with the test server's keys, and reads no bucket
+        # as its data root (no CALAIM_LAKE_URI here).
+        for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION"):
+            monkeypatch.setenv(key, s3.env("")[key])
         env = dagster_env(home, orchestrator / "data", extra)
         for key, value in pg.env.items():
             monkeypatch.setenv(key, value)
@@ -310,16 +308,18 @@ def test_celery_backfill_equals_in_process_and_survives_a_killed_worker(tmp_path
             for scenario, names, kill in (("all-up", ("w1", "w2"), False),
                                           ("one-killed", ("w3", "w4"), True)):  # fmt: skip
                 scenario_dir = tmp_path / scenario
+                scenario_dir.mkdir()
                 t0 = time.monotonic()
-                shared_root = scenario_dir / "shared_data"
-                shared_root.mkdir(parents=True)
-                publish_landing(source, shared_root)
+                # A fresh data root per scenario: its own prefix in the bucket.
+                storage = {**s3.env(scenario), "CALAIM_LOCK_DSN": pg.dsn}
+                store = s3.store(scenario)
+                publish_landing(source, store)
                 started_workers: list[Proc] = []
 
-                def spawn(name, root=shared_root, folder=scenario_dir, started=started_workers):
+                def spawn(name, storage=storage, folder=scenario_dir, started=started_workers):
                     worker_dir = folder / name  # its own empty working directory
                     worker_dir.mkdir()
-                    w_env = worker_env(env, worker_dir, root)
+                    w_env = worker_env(env, worker_dir, storage)
                     started.append(start_celery_worker(name, w_env, worker_dir, logs))
                     return started[-1]
 
@@ -330,7 +330,7 @@ def test_celery_backfill_equals_in_process_and_survives_a_killed_worker(tmp_path
                     for proc in started_workers:
                         stop_process(proc)
                 _assert_distributed(instance, runs, [*names, *(["w5"] if kill else [])], killed)
-                actual = outcome(collect_outcome(shared_root))
+                actual = outcome(collect_outcome(store, scenario_dir / "collected"))
                 assert differences(reference, actual) == [], scenario
                 assert actual == reference, scenario
                 timings[scenario] = time.monotonic() - t0
