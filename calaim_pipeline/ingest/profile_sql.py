@@ -33,7 +33,7 @@ from calaim_pipeline.ingest.profiles import (
 from calaim_pipeline.sqltext import sql_ident, sql_str
 
 CHUNK = 1 << 22
-DENSE = 100  # more than one byte in DENSE non-ASCII: re-encode the whole chunk (measured)
+FEW_DISTINCT = 4  # up to this many distinct non-ASCII bytes in a chunk: bytes.replace each
 
 
 class ProfileColumnError(ValueError):
@@ -70,19 +70,38 @@ def _utf8_bytes(encoding: str) -> list[bytes]:
     return table
 
 
+def _marker(chunk: bytes) -> bytes | None:
+    """An ASCII control byte the chunk does not hold (a placeholder's first byte), if any."""
+    for byte in range(1, 32):
+        if bytes([byte]) not in chunk and byte not in (10, 13):
+            return bytes([byte])
+    return None
+
+
 def _recode(chunk: bytes, encoding: str) -> bytes:
-    """A chunk of a single-byte encoding as UTF-8: only the bytes >= 0x80 change (found with
-    numpy), the ASCII runs between them are copied as they are; a single-byte encoding has no
-    sequence a chunk's end could cut. Several times cheaper than Python's decode + encode of
-    the whole chunk, which cost ~15% of the plain staging, unless most lines hold free text
-    (docs/benchmark.md)."""
+    """A chunk of a single-byte encoding as UTF-8: only the bytes >= 0x80 change. An extract
+    holds few distinct ones (the en dash of a status text, a name's accents), so each is
+    replaced in one C-speed `bytes.replace` pass, through an ASCII placeholder when there are
+    several (a replacement's own UTF-8 bytes must not be replaced again); a chunk with many
+    distinct ones is rebuilt around each non-ASCII byte. A single-byte encoding has no
+    sequence a chunk's end could cut. Python's decode + encode of the whole chunk cost ~15% of
+    the plain staging, the rebuilding loop ~5% on the benchmark's file (docs/benchmark.md)."""
     if chunk.isascii():  # most of an extract: the same bytes in UTF-8
         return chunk
     table = _utf8_bytes(encoding)
     data = np.frombuffer(chunk, np.uint8)
     high = np.flatnonzero(data >= 0x80)
-    if len(high) * DENSE > len(chunk):  # free text on most lines: decoding it all is cheaper
-        return chunk.decode(encoding, "surrogateescape").encode("utf-8", "surrogateescape")
+    changed = [v for v in np.unique(data[high]).tolist() if table[v] != bytes([v])]
+    if len(changed) <= 1:  # nothing to change but undefined bytes, or one value: one pass
+        return chunk.replace(bytes(changed), table[changed[0]]) if changed else chunk
+    marker = _marker(chunk) if len(changed) <= FEW_DISTINCT else None
+    if marker is not None:
+        held = [marker + bytes([65 + i]) for i in range(len(changed))]
+        for value, placeholder in zip(changed, held, strict=True):
+            chunk = chunk.replace(bytes([value]), placeholder)
+        for value, placeholder in zip(changed, held, strict=True):
+            chunk = chunk.replace(placeholder, table[value])
+        return chunk
     pieces, start = [], 0
     for position, byte in zip(high.tolist(), data[high].tolist(), strict=True):
         pieces += (chunk[start:position], table[byte])
