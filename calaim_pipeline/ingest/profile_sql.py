@@ -14,12 +14,14 @@ never the value.
 from __future__ import annotations
 
 import gzip
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
 import numpy as np
 
+from calaim_pipeline.ingest.contract import ICD10_COLUMNS
 from calaim_pipeline.ingest.profiles import (
     DATE_FORMATS,
     PLAN_PLACEHOLDER,
@@ -151,14 +153,35 @@ def _tidy(parts: str) -> str:
 
 
 def _part(parts: str, separator: str, position: int, last: int) -> str:
-    """Part `position` of a packed value (`parts`: its string_split list, a helper column). The
-    last target also takes any surplus parts, joined, so its rule rejects them; only those rare
-    rows pay for the per-part lambda."""
-    part = f"NULLIF(TRIM(({parts})[{position}]), '')"
+    """Part `position` of a packed value (`parts`: its string_split list, a helper column, of
+    parts already trimmed: `_split_text`). The last target also takes any surplus parts,
+    joined, so its rule rejects them; only those rare rows pay for the per-part lambda."""
+    part = f"NULLIF(({parts})[{position}], '')"
     if position < last:
         return part
     rest = f"NULLIF(array_to_string({_tidy(f'({parts})[{last}:]')}, {sql_str(separator)}), '')"
     return f"(CASE WHEN len({parts}) > {last} THEN {rest} ELSE {part} END)"
+
+
+def _split_text(text: str, separator: str, icd: bool) -> str:
+    """The packed value as it is split: spaces around its separators dropped (only a value
+    holding a space pays for that), so every part comes out trimmed; for diagnosis targets also
+    the contract's ICD-10 normalisation (upper case, no dots), done once for the whole value
+    instead of per part (`normalised`). Per-part trimming and normalising of twelve diagnosis
+    parts cost more than the rest of the mapping together (docs/benchmark.md)."""
+    pattern = sql_str(f" *{re.escape(separator)} *")
+    text = (
+        f"(CASE WHEN contains({text}, ' ') THEN regexp_replace({text}, {pattern}, "
+        f"{sql_str(separator)}, 'g') ELSE {text} END)"
+    )
+    return f"upper(replace({text}, '.', ''))" if icd else text
+
+
+def _icd_split(separator: str, into: list[str]) -> bool:
+    """Whether a packed field's parts can be normalised as one value: all its targets are
+    ICD-10 columns and removing dots or upper-casing cannot make or break a separator."""
+    plain = len(separator) == 1 and separator != "." and separator == separator.upper()
+    return plain and all(target in ICD10_COLUMNS for target in into)
 
 
 def _joined(text: str, parts: str, separator: str, join: str) -> str:
@@ -219,6 +242,11 @@ class Mapping:
     # trimmed text, each packed field's parts): name -> SQL over the raw columns (the reader
     # selects them around the raw relation).
     helpers: dict[str, str]
+    # Each packed field's parts (`_p<n>`): SQL over the trimmed helper columns, selected around
+    # them, so a packed value is trimmed once however often its split reads it.
+    parts: dict[str, str] = field(default_factory=dict)
+    # Contract columns whose SQL already applies the contract's normalisation (packed diagnoses).
+    normalised: frozenset[str] = frozenset()
 
 
 def map_columns(
@@ -254,13 +282,19 @@ def map_columns(
         return text(found, name.strip().lower())
 
     expressions: dict[str, str | None] = {}
+    normalised: set[str] = set()
+    packed_parts: dict[str, str] = {}
     for number, packed in enumerate(part.packed):
         column = ident(packed.column, f"packed.{number}")
         parts = f"_p{number}"
-        helpers[parts] = f"string_split({helpers[column]}, {sql_str(packed.separator)})"
-        if packed.join is not None:
+        if packed.join is not None:  # split only in the rare untidy rows (`_joined`)
+            parts = f"string_split({column}, {sql_str(packed.separator)})"
             expressions[packed.into[0]] = _joined(column, parts, packed.separator, packed.join)
             continue
+        icd = _icd_split(packed.separator, packed.into)
+        split = _split_text(column, packed.separator, icd)
+        packed_parts[parts] = f"string_split({split}, {sql_str(packed.separator)})"
+        normalised |= set(packed.into) if icd else set()
         last = len(packed.into)
         for position, target in enumerate(packed.into, start=1):
             expressions[target] = _part(parts, packed.separator, position, last)
@@ -289,4 +323,4 @@ def map_columns(
         if column in amounts:
             sql = _amounts(sql, part)
         expressions[column] = sql
-    return Mapping(expressions, frozenset(used), helpers)
+    return Mapping(expressions, frozenset(used), helpers, packed_parts, frozenset(normalised))
