@@ -198,9 +198,19 @@ def test_only_the_profiled_plans_landing_files_change(tmp_path):
     assert len(changed) == 6  # encounters, members, providers of two months
 
 
-def test_an_ascii_only_windows_1252_file_is_staged_without_a_copy(tmp_path):
+def test_an_ascii_only_windows_1252_file_is_staged_without_a_copy(tmp_path, monkeypatch):
     """Claims extracts are mostly codes: a cp1252 file without a byte >= 0x80 is its own UTF-8
-    and is read in place; one with free text gets its UTF-8 copy. Both stage the same rows."""
+    and is read in place; one with free text gets its UTF-8 copy, removed once the file is
+    staged and numbered. Both stage the same rows."""
+    from calaim_pipeline.ingest import profile_sql, reader
+
+    copied_to: list[Path] = []
+
+    def spy(source: Path, encoding: str, target: Path) -> Path:
+        copied_to.append(target)
+        return profile_sql.utf8_copy(source, encoding, target)
+
+    monkeypatch.setattr(reader, "utf8_copy", spy)
     generate_sample(tmp_path, plan_lines={PLAN: 300}, months=(MONTH,), seed=4)
     path = tmp_path / "landing" / PLAN / MONTH / "encounters.csv"
     ascii_only = tmp_path / "ascii" / "encounters.csv"
@@ -218,6 +228,7 @@ def test_an_ascii_only_windows_1252_file_is_staged_without_a_copy(tmp_path):
         result = stage_file(con, source, 0, work, ALWAYS_REQUIRED, ENCOUNTER_COLUMNS, reading)
         staged[name] = con.execute(f"SELECT * FROM '{result.staged_path}'").fetchall()
         con.close()
-        copies = list(work.glob("*.utf8.csv"))
+        copies = [target for target in copied_to if target.parent == work]
         assert copies if name == "copied" else not copies, name
+        assert not list(work.glob("*.utf8.csv")), name
     assert staged["copied"] == staged["in_place"] and staged["copied"]

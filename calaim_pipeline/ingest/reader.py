@@ -266,6 +266,9 @@ def stage_csv(
         )
     except LineNumberingError as exc:
         raise ExtractFileError(str(exc)) from None
+    finally:
+        if source_path != path:  # the UTF-8 copy: numbered, so no longer needed (~1 GB at 5M)
+            source_path.unlink(missing_ok=True)
     return StagedFile(
         index=index,
         path=path,
