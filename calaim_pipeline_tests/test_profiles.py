@@ -207,3 +207,41 @@ def test_a_tuva_input_layer_drop_through_the_builtin_profile_reconciles_row_for_
     assert plain.metrics.accepted == record.accepted
     extra = set(record.files[0].extra_columns)
     assert {"person_id", "payer", "plan", "diagnosis_code_type", "data_source"} <= extra
+
+
+def test_packed_parts_are_trimmed_normalised_positional_and_keep_their_surplus(monkeypatch):
+    """A packed field is split once, its parts trimmed and (diagnoses) normalised as a whole
+    value: the same parts as trimming and normalising each part, an empty part stays a gap,
+    and parts beyond the last target stay joined in it (so its rule rejects them)."""
+    from calaim_pipeline.ingest.profile_sql import Reading, map_columns
+    from calaim_pipeline.ingest.profiles import profile_for_plan
+    from calaim_pipeline.ingest.reader import _clean_select, _Header
+
+    monkeypatch.delenv("CALAIM_CONFIG_DIR", raising=False)
+    active = profile_for_plan("HPSM")  # the bundled hpsm_pipe
+    assert active is not None
+    reading = Reading(active, "encounters", PLAN)
+    part = active.table("encounters")
+    names = sorted({s.column for c in part.columns if (s := part.source(c)) is not None})
+    names += [packed.column for packed in part.packed]
+    mapping = map_columns(reading, "f.csv", {n.lower(): n for n in names}, ("diagnosis_1",))
+    header = _Header(
+        {}, mapping.expressions, [], True, mapping.helpers, mapping.parts, mapping.normalised
+    )
+    targets = [f"diagnosis_{i}" for i in range(1, 13)] + ["modifier_1", "modifier_2"]
+    cases = {
+        "e11.9; i10": ["E119", "I10"],
+        "E119;;z79.4": ["E119", None, "Z794"],
+        " ;  E119 ": [None, "E119"],
+        ".": [],
+        ";".join("ABCDEFGHIJKLM"): [*"ABCDEFGHIJK", "L;M"],
+        "A;B;C;D;E;F;G;H;I;J;K; l ;m ; ": [*"ABCDEFGHIJK", "L;M"],
+    }
+    for text, expected in cases.items():
+        row = {n: None for n in names} | {"DX_CODES": text, "MODS": " 25 :59"}
+        values = ", ".join("NULL" if v is None else f"'{v}'" for v in row.values())
+        raw = f"(SELECT * FROM (VALUES ({values})) AS t({', '.join(row)}))"
+        (got,) = duckdb.sql(
+            f"SELECT {_clean_select(header, tuple(targets))} FROM {header.relation(raw)}"
+        ).fetchall()
+        assert list(got) == [*expected, *[None] * (12 - len(expected)), "25", "59"], text

@@ -146,8 +146,9 @@ def test_a_profile_that_cannot_be_inverted_is_refused_before_anything_is_written
 
 @pytest.mark.parametrize("encoding", ["cp1252", "latin-1"])
 def test_the_re_encoding_equals_pythons_codec_byte_for_byte(tmp_path, monkeypatch, encoding):
-    """Sparse and dense non-ASCII, undefined bytes (0x81 in cp1252) and chunk edges: the fast
-    re-encoding writes exactly what Python's codec would (undefined bytes passed through)."""
+    """Sparse and dense non-ASCII, few or many distinct values, undefined bytes (0x81 in cp1252)
+    and chunk edges: the fast re-encoding writes exactly what Python's codec would (undefined
+    bytes passed through)."""
     import random
 
     from calaim_pipeline.ingest import profile_sql
@@ -164,6 +165,20 @@ def test_the_re_encoding_equals_pythons_codec_byte_for_byte(tmp_path, monkeypatc
         copied = profile_sql.utf8_copy(source, encoding, tmp_path / f"out_{density}.csv")
         expected = data.decode(encoding, "surrogateescape").encode("utf-8", "surrogateescape")
         assert copied.read_bytes() == expected, density
+    # Few distinct non-ASCII bytes (replaced in place), some of whose UTF-8 forms hold another
+    # one (0x80 -> E2 82 AC, 0x96 -> E2 80 93), and a chunk with no free placeholder byte.
+    controls = bytes(b for b in range(1, 32) if b not in (10, 13))
+    for distinct in (b"\x96", b"\x96\x80", b"\x80\xac\x82\x93", b"\x81\x96", b"\xe9\xc3\xa9"):
+        for extra in (b"", controls):
+            data = extra + bytes(
+                rng.choice(distinct) if rng.random() < 0.05 else rng.choice(b"AZ|09\n")
+                for _ in range(5000)
+            )
+            source = tmp_path / "few.csv"
+            source.write_bytes(data)
+            copied = profile_sql.utf8_copy(source, encoding, tmp_path / "few_out.csv")
+            expected = data.decode(encoding, "surrogateescape").encode("utf-8", "surrogateescape")
+            assert copied.read_bytes() == expected, (distinct, extra)
 
 
 def test_only_the_profiled_plans_landing_files_change(tmp_path):
@@ -183,9 +198,19 @@ def test_only_the_profiled_plans_landing_files_change(tmp_path):
     assert len(changed) == 6  # encounters, members, providers of two months
 
 
-def test_an_ascii_only_windows_1252_file_is_staged_without_a_copy(tmp_path):
+def test_an_ascii_only_windows_1252_file_is_staged_without_a_copy(tmp_path, monkeypatch):
     """Claims extracts are mostly codes: a cp1252 file without a byte >= 0x80 is its own UTF-8
-    and is read in place; one with free text gets its UTF-8 copy. Both stage the same rows."""
+    and is read in place; one with free text gets its UTF-8 copy, removed once the file is
+    staged and numbered. Both stage the same rows."""
+    from calaim_pipeline.ingest import profile_sql, reader
+
+    copied_to: list[Path] = []
+
+    def spy(source: Path, encoding: str, target: Path) -> Path:
+        copied_to.append(target)
+        return profile_sql.utf8_copy(source, encoding, target)
+
+    monkeypatch.setattr(reader, "utf8_copy", spy)
     generate_sample(tmp_path, plan_lines={PLAN: 300}, months=(MONTH,), seed=4)
     path = tmp_path / "landing" / PLAN / MONTH / "encounters.csv"
     ascii_only = tmp_path / "ascii" / "encounters.csv"
@@ -203,6 +228,7 @@ def test_an_ascii_only_windows_1252_file_is_staged_without_a_copy(tmp_path):
         result = stage_file(con, source, 0, work, ALWAYS_REQUIRED, ENCOUNTER_COLUMNS, reading)
         staged[name] = con.execute(f"SELECT * FROM '{result.staged_path}'").fetchall()
         con.close()
-        copies = list(work.glob("*.utf8.csv"))
+        copies = [target for target in copied_to if target.parent == work]
         assert copies if name == "copied" else not copies, name
+        assert not list(work.glob("*.utf8.csv")), name
     assert staged["copied"] == staged["in_place"] and staged["copied"]

@@ -14,12 +14,14 @@ never the value.
 from __future__ import annotations
 
 import gzip
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
 import numpy as np
 
+from calaim_pipeline.ingest.contract import ICD10_COLUMNS
 from calaim_pipeline.ingest.profiles import (
     DATE_FORMATS,
     PLAN_PLACEHOLDER,
@@ -33,7 +35,7 @@ from calaim_pipeline.ingest.profiles import (
 from calaim_pipeline.sqltext import sql_ident, sql_str
 
 CHUNK = 1 << 22
-DENSE = 100  # more than one byte in DENSE non-ASCII: re-encode the whole chunk (measured)
+FEW_DISTINCT = 4  # up to this many distinct non-ASCII bytes in a chunk: bytes.replace each
 
 
 class ProfileColumnError(ValueError):
@@ -70,19 +72,40 @@ def _utf8_bytes(encoding: str) -> list[bytes]:
     return table
 
 
+def _marker(chunk: bytes) -> bytes | None:
+    """An ASCII control byte the chunk does not hold (a placeholder's first byte), if any."""
+    for byte in range(1, 32):
+        if bytes([byte]) not in chunk and byte not in (10, 13):
+            return bytes([byte])
+    return None
+
+
 def _recode(chunk: bytes, encoding: str) -> bytes:
-    """A chunk of a single-byte encoding as UTF-8: only the bytes >= 0x80 change (found with
-    numpy), the ASCII runs between them are copied as they are; a single-byte encoding has no
-    sequence a chunk's end could cut. Several times cheaper than Python's decode + encode of
-    the whole chunk, which cost ~15% of the plain staging, unless most lines hold free text
-    (docs/benchmark.md)."""
+    """A chunk of a single-byte encoding as UTF-8: only the bytes >= 0x80 change. An extract
+    holds few distinct ones (the en dash of a status text, a name's accents), so each is
+    replaced in one C-speed `bytes.replace` pass, through an ASCII placeholder when there are
+    several (a replacement's own UTF-8 bytes must not be replaced again); a chunk with many
+    distinct ones is rebuilt around each non-ASCII byte. A single-byte encoding has no
+    sequence a chunk's end could cut. On the benchmark's file (1M lines): Python's decode +
+    encode of every chunk cost ~15% of the plain staging, the rebuilding loop 0.53 s CPU, the
+    replaces 0.19 s, reading and writing included (docs/benchmark.md)."""
     if chunk.isascii():  # most of an extract: the same bytes in UTF-8
         return chunk
     table = _utf8_bytes(encoding)
     data = np.frombuffer(chunk, np.uint8)
+    present = np.flatnonzero(np.bincount(data[data >= 0x80], minlength=256))  # np.unique: 2.5x
+    changed = [v for v in present.tolist() if table[v] != bytes([v])]
+    if len(changed) <= 1:  # nothing to change but undefined bytes, or one value: one pass
+        return chunk.replace(bytes(changed), table[changed[0]]) if changed else chunk
+    marker = _marker(chunk) if len(changed) <= FEW_DISTINCT else None
+    if marker is not None:
+        held = [marker + bytes([65 + i]) for i in range(len(changed))]
+        for value, placeholder in zip(changed, held, strict=True):
+            chunk = chunk.replace(bytes([value]), placeholder)
+        for value, placeholder in zip(changed, held, strict=True):
+            chunk = chunk.replace(placeholder, table[value])
+        return chunk
     high = np.flatnonzero(data >= 0x80)
-    if len(high) * DENSE > len(chunk):  # free text on most lines: decoding it all is cheaper
-        return chunk.decode(encoding, "surrogateescape").encode("utf-8", "surrogateescape")
     pieces, start = [], 0
     for position, byte in zip(high.tolist(), data[high].tolist(), strict=True):
         pieces += (chunk[start:position], table[byte])
@@ -132,14 +155,35 @@ def _tidy(parts: str) -> str:
 
 
 def _part(parts: str, separator: str, position: int, last: int) -> str:
-    """Part `position` of a packed value (`parts`: its string_split list, a helper column). The
-    last target also takes any surplus parts, joined, so its rule rejects them; only those rare
-    rows pay for the per-part lambda."""
-    part = f"NULLIF(TRIM(({parts})[{position}]), '')"
+    """Part `position` of a packed value (`parts`: its string_split list, a helper column, of
+    parts already trimmed: `_split_text`). The last target also takes any surplus parts,
+    joined, so its rule rejects them; only those rare rows pay for the per-part lambda."""
+    part = f"NULLIF(({parts})[{position}], '')"
     if position < last:
         return part
     rest = f"NULLIF(array_to_string({_tidy(f'({parts})[{last}:]')}, {sql_str(separator)}), '')"
     return f"(CASE WHEN len({parts}) > {last} THEN {rest} ELSE {part} END)"
+
+
+def _split_text(text: str, separator: str, icd: bool) -> str:
+    """The packed value as it is split: spaces around its separators dropped (only a value
+    holding a space pays for that), so every part comes out trimmed; for diagnosis targets also
+    the contract's ICD-10 normalisation (upper case, no dots), done once for the whole value
+    instead of per part (`normalised`). Per-part trimming and normalising of twelve diagnosis
+    parts cost more than the rest of the mapping together (docs/benchmark.md)."""
+    pattern = sql_str(f" *{re.escape(separator)} *")
+    text = (
+        f"(CASE WHEN contains({text}, ' ') THEN regexp_replace({text}, {pattern}, "
+        f"{sql_str(separator)}, 'g') ELSE {text} END)"
+    )
+    return f"upper(replace({text}, '.', ''))" if icd else text
+
+
+def _icd_split(separator: str, into: list[str]) -> bool:
+    """Whether a packed field's parts can be normalised as one value: all its targets are
+    ICD-10 columns and removing dots or upper-casing cannot make or break a separator."""
+    plain = len(separator) == 1 and separator != "." and separator == separator.upper()
+    return plain and all(target in ICD10_COLUMNS for target in into)
 
 
 def _joined(text: str, parts: str, separator: str, join: str) -> str:
@@ -200,6 +244,11 @@ class Mapping:
     # trimmed text, each packed field's parts): name -> SQL over the raw columns (the reader
     # selects them around the raw relation).
     helpers: dict[str, str]
+    # Each packed field's parts (`_p<n>`): SQL over the trimmed helper columns, selected around
+    # them, so a packed value is trimmed once however often its split reads it.
+    parts: dict[str, str] = field(default_factory=dict)
+    # Contract columns whose SQL already applies the contract's normalisation (packed diagnoses).
+    normalised: frozenset[str] = frozenset()
 
 
 def map_columns(
@@ -235,13 +284,19 @@ def map_columns(
         return text(found, name.strip().lower())
 
     expressions: dict[str, str | None] = {}
+    normalised: set[str] = set()
+    packed_parts: dict[str, str] = {}
     for number, packed in enumerate(part.packed):
         column = ident(packed.column, f"packed.{number}")
         parts = f"_p{number}"
-        helpers[parts] = f"string_split({helpers[column]}, {sql_str(packed.separator)})"
-        if packed.join is not None:
+        if packed.join is not None:  # split only in the rare untidy rows (`_joined`)
+            parts = f"string_split({column}, {sql_str(packed.separator)})"
             expressions[packed.into[0]] = _joined(column, parts, packed.separator, packed.join)
             continue
+        icd = _icd_split(packed.separator, packed.into)
+        split = _split_text(column, packed.separator, icd)
+        packed_parts[parts] = f"string_split({split}, {sql_str(packed.separator)})"
+        normalised |= set(packed.into) if icd else set()
         last = len(packed.into)
         for position, target in enumerate(packed.into, start=1):
             expressions[target] = _part(parts, packed.separator, position, last)
@@ -270,4 +325,4 @@ def map_columns(
         if column in amounts:
             sql = _amounts(sql, part)
         expressions[column] = sql
-    return Mapping(expressions, frozenset(used), helpers)
+    return Mapping(expressions, frozenset(used), helpers, packed_parts, frozenset(normalised))

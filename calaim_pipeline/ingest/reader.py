@@ -126,7 +126,12 @@ def check_required(path: Path, present: set[str], required: tuple[str, ...]) -> 
 
 def _clean_select(header: _Header, columns: tuple[str, ...]) -> str:
     if header.profiled:
-        return ", ".join(clean_text_sql(name, header.sources.get(name)) for name in columns)
+        return ", ".join(
+            f"{header.sources[name]} AS {name}"
+            if name in header.normalised
+            else clean_text_sql(name, header.sources.get(name))
+            for name in columns
+        )
     return ", ".join(clean_column_sql(name, header.sources.get(name)) for name in columns)
 
 
@@ -137,13 +142,16 @@ class _Header:
     extra_columns: list[str]  # names the contract does not know (ignored, reported)
     profiled: bool = False  # sources hold SQL text from the plan's profile
     helpers: dict[str, str] = field(default_factory=dict)  # per-row helper columns (profile)
+    parts: dict[str, str] = field(default_factory=dict)  # packed fields' parts, over `helpers`
+    normalised: frozenset[str] = frozenset()  # sources already in the contract's normal form
 
     def relation(self, raw: str) -> str:
         """The raw relation with the profile's helper columns (packed parts), if any."""
-        if not self.helpers:
-            return raw
-        extra = ", ".join(f"{sql} AS {name}" for name, sql in self.helpers.items())
-        return f"(SELECT *, {extra} FROM {raw})"
+        for level in (self.helpers, self.parts):
+            if level:
+                extra = ", ".join(f"{sql} AS {name}" for name, sql in level.items())
+                raw = f"(SELECT *, {extra} FROM {raw})"
+        return raw
 
 
 def _map_header(
@@ -199,6 +207,8 @@ def _map_profiled(
         ],
         profiled=True,
         helpers=mapping.helpers,
+        parts=mapping.parts,
+        normalised=mapping.normalised,
     )
 
 
@@ -256,6 +266,9 @@ def stage_csv(
         )
     except LineNumberingError as exc:
         raise ExtractFileError(str(exc)) from None
+    finally:
+        if source_path != path:  # the UTF-8 copy: numbered, so no longer needed (~1 GB at 5M)
+            source_path.unlink(missing_ok=True)
     return StagedFile(
         index=index,
         path=path,
