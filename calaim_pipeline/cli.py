@@ -20,7 +20,11 @@ from calaim_pipeline.cli_responses import (  # noqa: F401 (`calaim responses ...
     cmd_responses_simulate,
     cmd_responses_worklist,
 )
-from calaim_pipeline.cli_warehouse import add_warehouse_parsers
+from calaim_pipeline.cli_warehouse import (  # noqa: F401 (`calaim warehouse | sql`)
+    add_warehouse_parsers,
+    cmd_sql,
+    cmd_warehouse,
+)
 from calaim_pipeline.month_record import MonthRecordError
 from calaim_pipeline.settings import (
     PROJECT_DIR,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 
 from calaim_pipeline.cli_errors import UsageError
+from calaim_pipeline.cli_responses import _via_cli
 
 
 def cmd_warehouse(args: argparse.Namespace) -> int:
@@ -58,10 +59,10 @@ def add_warehouse_parsers(sub: argparse._SubParsersAction) -> None:
     cmd = sub.add_parser(
         "warehouse", help="(re)create the warehouse views over the lake (local disk or a bucket)"
     )
-    cmd.set_defaults(func=cmd_warehouse)
+    cmd.set_defaults(func=_via_cli("cmd_warehouse"))
 
     query = sub.add_parser("sql", help="run one read-only query on the warehouse, print a table")
     query.add_argument("query", help='e.g. "SELECT * FROM rule_results LIMIT 5"')
     query.add_argument("--width", type=int, default=160, help="table width in characters")
     query.add_argument("--max-rows", type=int, default=200)
-    query.set_defaults(func=cmd_sql)
+    query.set_defaults(func=_via_cli("cmd_sql"))
