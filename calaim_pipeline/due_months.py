@@ -55,16 +55,22 @@ class _Landed:
     same_bytes: Callable[[dict[str, str]], bool]  # are the files byte for byte the judged ones
 
 
-def _on_disk(paths: DataPaths, plan: str, month: str) -> _Landed:
-    files = landed_files(paths.landing / plan / month)
+def _landed(plan: str, month: str, fingerprint: str, lake: Path, same_bytes: Callable) -> _Landed:
+    """The month's questions answered from the lake folder ``lake`` (the data root's, or a copy)."""
     return _Landed(
         plan,
         month,
-        landing_fingerprint(files),
-        judged=lambda: read_metrics(paths.lake, plan, month),
-        sent=lambda: ledger.sent_status(paths.lake, plan, month) is not None,
-        same_bytes=lambda inputs: _same_bytes(files, inputs),
+        fingerprint,
+        judged=lambda: read_metrics(lake, plan, month),
+        sent=lambda: ledger.sent_status(lake, plan, month) is not None,
+        same_bytes=same_bytes,
     )
+
+
+def _on_disk(paths: DataPaths, plan: str, month: str) -> _Landed:
+    files = landed_files(paths.landing / plan / month)
+    fingerprint = landing_fingerprint(files)
+    return _landed(plan, month, fingerprint, paths.lake, lambda inputs: _same_bytes(files, inputs))
 
 
 def _in_bucket(store: ObjectStore, scratch: Path, plan: str, month: str) -> _Landed:
@@ -82,14 +88,7 @@ def _in_bucket(store: ObjectStore, scratch: Path, plan: str, month: str) -> _Lan
             store.download(obj.key, local.root / obj.key, obj.mtime_ns)
         return _same_bytes(landed_files(local.landing / plan / month), inputs)
 
-    return _Landed(
-        plan,
-        month,
-        fingerprint_of(entries),
-        judged=lambda: read_metrics(local.lake, plan, month),
-        sent=lambda: ledger.sent_status(local.lake, plan, month) is not None,
-        same_bytes=same_bytes,
-    )
+    return _landed(plan, month, fingerprint_of(entries), local.lake, same_bytes)
 
 
 def months_to_run(
