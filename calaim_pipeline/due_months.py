@@ -28,7 +28,7 @@ from calaim_pipeline.lake import read_metrics
 from calaim_pipeline.month_record import MonthRecord, MonthRecordError
 from calaim_pipeline.settings import DataPaths
 from calaim_pipeline.storage.object_store import ObjectStore, object_store
-from calaim_pipeline.storage.session import fetch_into, landed_plan_months, record_scope
+from calaim_pipeline.storage.session import landed_plan_months, pull, record_scope
 from calaim_pipeline.submission import ledger
 
 
@@ -81,7 +81,7 @@ def _in_bucket(store: ObjectStore, scratch: Path, plan: str, month: str) -> _Lan
     objects = [o for o in store.list(folder) if is_landed_name(o.key.rsplit("/", 1)[-1])]
     entries = [(o.key.rsplit("/", 1)[-1], o.size, o.mtime_ns) for o in objects]
     local = DataPaths(scratch / f"{plan}_{month}")
-    fetch_into(store, local.root, record_scope(plan, month))
+    pull(store, local.root, record_scope(plan, month))
 
     def same_bytes(inputs: dict[str, str]) -> bool:
         for obj in objects:

@@ -17,9 +17,7 @@ be downloaded on a closed network.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlparse
@@ -94,16 +92,6 @@ class ObjectStore:
             for info in infos
             if info.type == pafs.FileType.File
         ]
-
-    def matching(self, bases: Iterable[str], patterns: Iterable[str]) -> list[RemoteObject]:
-        """Objects under any of ``bases`` whose key matches any of the glob ``patterns``."""
-        wanted = tuple(patterns)
-        found: dict[str, RemoteObject] = {}
-        for base in dict.fromkeys(bases):
-            for obj in self.list(base):
-                if any(fnmatchcase(obj.key, p) for p in wanted):
-                    found[obj.key] = obj
-        return sorted(found.values(), key=lambda o: o.key)
 
     def download(self, key: str, target: Path, mtime_ns: int | None = None) -> None:
         """Copy one object to ``target`` (temp name + rename, so a kill leaves no half file),

@@ -176,11 +176,7 @@ def fetch(paths: DataPaths, scope: Scope) -> int:
     """Copy ``scope``'s objects into the local data root (a reader's copy; never published back).
     A no-op on local disk. Returns how many objects were copied."""
     store = object_store()
-    return 0 if store is None else fetch_into(store, paths.root, scope)
-
-
-def fetch_into(store: ObjectStore, root: Path, scope: Scope) -> int:
-    return len(pull(store, root, scope))
+    return 0 if store is None else len(pull(store, paths.root, scope))
 
 
 def landed_plan_months(
