@@ -3,15 +3,15 @@
 Each kind breaks a clean claim so that it fails exactly one of the content rules: the inpatient
 admission data (admitting diagnosis, NUBC codes, status against the bill's frequency, hours), the
 statement period, HCPCS-required outpatient revenue codes, the payment arrangement, the prior
-authorization number, and the FFS $0 warning. ``defects.py`` holds the helpers and the older kinds.
+authorization number, and the FFS $0 warning. ``defects.py`` holds the helpers, ``defects_catalog.py`` the older kinds.
 """
 
 from __future__ import annotations
 
 from .claims import COL, PROFESSIONAL, Claim, money
 from .context import iso
-from .defects import DEFECT_KINDS as BASE_KINDS
 from .defects import DefectKind, Env, Variant, _all, _set_claim
+from .defects_catalog import DEFECT_KINDS as BASE_KINDS
 from .institutional import CAPITATED
 from .vocab import NON_BILLABLE_DX
 
